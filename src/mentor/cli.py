@@ -1,0 +1,216 @@
+"""The `mentor` command (typer + rich). Every user mistake is a MentorError: one paragraph naming the
+file, the line and the fix, exit code 2, no traceback."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from mentor.errors import MentorError
+
+app = typer.Typer(
+    name="mentor",
+    help="Mentor: the teacher in the loop of RL fine-tuning. Train a student with GRPO while Mentor grades, "
+    "chooses tasks, hints when stuck, and proves the gain against vanilla GRPO.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+tasks_app = typer.Typer(help="Inspect and validate task sources.", no_args_is_help=True)
+app.add_typer(tasks_app, name="tasks")
+console = Console(stderr=True)
+out = Console()
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML run configuration.")]
+SetOpt = Annotated[list[str] | None, typer.Option("--set", "-s", help="Override a key: --set optim.steps=10 (repeatable).")]
+PresetOpt = Annotated[str | None, typer.Option("--preset", help="Named preset(s) on top of the default, comma-separated: smoke, control, mentor.")]
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(), console=console)
+
+
+def _default_run_dir(preset: str | None) -> Path:
+    return Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{(preset or 'mentor').replace(',', '-')}"
+
+
+@app.command()
+def train(
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    run_dir: Annotated[Path | None, typer.Option("--run-dir", help="Where the run store, checkpoints and report go.")] = None,
+    resume: Annotated[Path | None, typer.Option("--resume", help="Continue the run in this directory from its last committed step.")] = None,
+    preset: PresetOpt = None,
+    report: Annotated[bool, typer.Option(help="Write the HTML report at the end.")] = True,
+) -> None:
+    """Train the student with the teacher in the loop; ends with a report.
+
+    With no options: the bundled SmolLM2-135M-Instruct on reasoning-gym arithmetic, hints on.
+    `--preset control` is vanilla GRPO; `--preset smoke` is two steps of a tiny model.
+    """
+    from mentor.config import RunConfig, load_config
+    from mentor.report import write_report
+    from mentor.store import RunStore
+    from mentor.train.loop import train as run_training
+
+    if resume is not None:
+        if config or set_ or preset:
+            raise MentorError("--resume uses the configuration stored with the run.", where="--resume",
+                              fix="drop --config/--set/--preset when resuming")
+        store = RunStore.open(resume)
+        cfg = RunConfig.model_validate(store.config)
+        store.close()
+        target = resume
+    else:
+        cfg = load_config(config, set_ or [], preset)
+        target = run_dir or _default_run_dir(preset)
+    console.print(f"[bold]run[/] {target}  config {cfg.hash()[:12]}  model {cfg.model.name}  steps {cfg.optim.steps}")
+    with _progress() as progress:
+        bar = progress.add_task("training", total=cfg.optim.steps, info="")
+
+        def on_phase(msg: str) -> None:
+            progress.update(bar, info=msg)
+
+        def on_step(step: int, m: dict[str, Any]) -> None:
+            t = m["timings"]
+            info = (f"reward {m['mean_reward'] or 0:.2f}  signal {m['signal_share']:.0%}  "
+                    f"hinted {m['hinted_groups']}  {sum(t.values()):.1f}s/step")
+            if "heldout_accuracy" in m:
+                info += f"  held-out {m['heldout_accuracy']:.1%}"
+            progress.update(bar, completed=step, info=info)
+
+        run = run_training(cfg, target, resume=resume is not None, on_step=on_step, on_phase=on_phase)
+        progress.update(bar, completed=run.store.last_step())
+    evals = run.store.evals()
+    run.store.close()
+    if evals:
+        first, last = evals[0], evals[-1]
+        out.print(f"held-out accuracy {first.accuracy:.1%} → {last.accuracy:.1%} "
+                  f"(95% CI {last.ci_lo:.1%}–{last.ci_hi:.1%}, n={last.n}) after {last.rollouts} rollouts")
+    if report:
+        path = write_report(target)
+        out.print(f"report: {path}")
+
+
+@app.command("eval")
+def eval_(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by `mentor train`.")],
+    size: Annotated[int | None, typer.Option(help="Held-out tasks to use (default: all).")] = None,
+) -> None:
+    """Evaluate a run's latest checkpoint on its held-out tasks (greedy accuracy, pass@k, no hints)."""
+    import torch
+
+    from mentor.config import RunConfig
+    from mentor.store import RunStore
+    from mentor.student.policy import load_policy
+    from mentor.train.evaluate import evaluate
+
+    store = RunStore.open(run_dir, readonly=True)
+    cfg = RunConfig.model_validate(store.config)
+    if size:
+        cfg = cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"size": size})})
+    ckpts = sorted((Path(run_dir) / "checkpoints").glob("step-*.pt"), key=lambda p: int(p.stem.split("-")[1]))
+    policy = load_policy(cfg.model)
+    step = 0
+    if ckpts:
+        state = torch.load(ckpts[-1], weights_only=True)
+        policy.model.load_state_dict(state["model"])
+        policy.sync_sampler()
+        step = int(state["step"])
+    result = evaluate(policy, store.load_tasks("heldout"), cfg, step=step, rollouts=store.rollouts_at(step))
+    store.close()
+    out.print(f"step {step}: greedy accuracy {result.accuracy:.1%} (95% CI {result.ci_lo:.1%}–{result.ci_hi:.1%}, "
+              f"n={result.n})" + (f", pass@{result.k} {result.pass_k:.1%}" if result.pass_k is not None else ""))
+
+
+@app.command()
+def runs(root: Annotated[Path, typer.Argument(help="Directory holding run directories.")] = Path("runs")) -> None:
+    """List runs: status, steps, rollouts, held-out accuracy."""
+    from mentor.store import STORE_NAME, RunStore
+
+    table = Table("run", "status", "steps", "rollouts", "held-out before", "held-out last", "config")
+    dirs = sorted(p.parent for p in root.glob(f"*/{STORE_NAME}")) if root.is_dir() else []
+    if (root / STORE_NAME).is_file():
+        dirs = [root]
+    for d in dirs:
+        s = RunStore.open(d, readonly=True)
+        ev = s.evals()
+        table.add_row(str(d), s.meta("status") or "?", str(s.last_step()), str(s.rollouts_at(s.last_step())),
+                      f"{ev[0].accuracy:.1%}" if ev else "-", f"{ev[-1].accuracy:.1%}" if ev else "-",
+                      (s.meta("config_hash") or "")[:12])
+        s.close()
+    if not dirs:
+        console.print(f"no runs under {root}")
+        return
+    out.print(table)
+
+
+@app.command()
+def report(run_dir: Annotated[Path, typer.Argument(help="A run directory (or a compare directory).")]) -> None:
+    """Write the HTML report (and PNG plots) of a run; reads the run store only."""
+    from mentor.report import write_report
+
+    out.print(f"report: {write_report(run_dir)}")
+
+
+@tasks_app.command("validate")
+def tasks_validate(
+    source: Annotated[str, typer.Argument(help="A JSONL file, or reasoning_gym:DATASET (e.g. reasoning_gym:chain_sum).")],
+    n: Annotated[int, typer.Option(help="Tasks per split for reasoning-gym sources.")] = 200,
+    level: Annotated[int, typer.Option(help="reasoning-gym curriculum level.")] = 0,
+    seed: int = 0,
+) -> None:
+    """Prove every reference answer gets full credit from its own verifier; list those that do not."""
+    from mentor.config import TaskSpec
+    from mentor.tasks import build_task_source, validate_tasks
+
+    if source.startswith("reasoning_gym:"):
+        spec = TaskSpec(source="reasoning_gym", name=source.split(":", 1)[1], levels=[level])
+        src = build_task_source(spec)
+        tasks = src.tasks("train", n, seed) + src.tasks("heldout", n, seed)
+    else:
+        from mentor.tasks.jsonl import read_jsonl_tasks
+
+        tasks = read_jsonl_tasks(source)
+    result = validate_tasks(tasks)
+    for task, why in result.failures[:50]:
+        out.print(f"[red]FAIL[/] {task.id}: {why}")
+    out.print(f"{result.checked} tasks checked, {len(result.failures)} failed")
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+def _mount_optional() -> None:
+    """Commands implemented in other modules, mounted explicitly (no import-time discovery)."""
+    from mentor import cli_grade
+
+    app.add_typer(cli_grade.rubric_app, name="rubric")
+    app.command("grade")(cli_grade.grade_command)
+    app.command("calibrate")(cli_grade.calibrate_command)
+    from mentor.compare import compare_command
+
+    app.command("compare")(compare_command)
+
+
+def main(argv: list[str] | None = None) -> None:
+    _mount_optional()
+    try:
+        app(args=argv, standalone_mode=True)
+    except MentorError as exc:
+        console.print(f"[bold red]error:[/] {exc.render()}", highlight=False)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        console.print("interrupted: committed steps are kept; continue with `mentor train --resume RUN_DIR`")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

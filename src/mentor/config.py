@@ -1,0 +1,288 @@
+"""Typed run configuration: a YAML file plus `--set a.b=c` overrides, unknown keys fail loudly.
+
+Plug-ins (task sources, selectors, hint sources, credit assigners) are configured as
+`{name: ..., args: {...}}` so that the run records exactly what to rebuild from its registry.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from mentor.errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class PluginSpec(_Strict):
+    """A plug-in by registry name, with its keyword arguments."""
+
+    name: str
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class TaskSpec(_Strict):
+    """One task source in the mix. `source` is a registry name (`reasoning_gym`, `jsonl`)."""
+
+    source: str = "reasoning_gym"
+    name: str | None = None  # reasoning-gym dataset name
+    path: str | None = None  # JSONL file
+    levels: list[int] = Field(default_factory=lambda: [0])  # reasoning-gym curriculum levels
+    config: dict[str, Any] = Field(default_factory=dict)  # dataset config keyword arguments
+    weight: float = Field(default=1.0, gt=0)
+
+
+class TasksConfig(_Strict):
+    mix: list[TaskSpec] = Field(
+        default_factory=lambda: [
+            TaskSpec(name="basic_arithmetic", config={"max_terms": 2, "min_terms": 2}, levels=[0]),
+            TaskSpec(name="chain_sum", levels=[0]),
+        ]
+    )
+    train_size: int = Field(default=512, ge=1)
+    heldout_size: int = Field(default=64, ge=1)
+
+
+class ModelConfig(_Strict):
+    # "smollm2-135m" (bundled GGUF), "tiny" (random, for tests), or a local Hugging Face path.
+    name: str = "smollm2-135m"
+    sample_dtype: Literal["float32", "bfloat16"] = "bfloat16"
+    train_autocast: bool = True  # bf16 autocast for the update; weights and optimiser stay fp32
+    threads: int | None = None
+
+
+class PromptConfig(_Strict):
+    system: str | None = None
+    # {prompt} is the task prompt. The strict answer format is part of the task, not a hint.
+    template: str = "{prompt}\nGive your final answer on the last line as 'Answer: <answer>'."
+    chat: bool = True
+
+
+class SamplingConfig(_Strict):
+    group_size: int = Field(default=8, ge=2)
+    tasks_per_step: int = Field(default=4, ge=1)
+    max_new_tokens: int = Field(default=48, ge=1)
+    temperature: float = Field(default=1.0, gt=0)
+    top_p: float = Field(default=1.0, gt=0, le=1)
+
+
+class OptimConfig(_Strict):
+    steps: int = Field(default=40, ge=0)
+    lr: float = Field(default=2e-5, gt=0)
+    weight_decay: float = 0.0
+    epochs: int = Field(default=1, ge=1)  # optimisation passes over each batch
+    clip_eps: float = Field(default=0.2, gt=0)
+    kl_coef: float = Field(default=0.0, ge=0)
+    max_grad_norm: float = Field(default=1.0, gt=0)
+    std_tol: float = Field(default=1e-6, ge=0)  # a group whose reward std is below this carries no signal
+    scale_by_std: bool = True
+
+
+class RewardConfig(_Strict):
+    # "answer": extract 'Answer: <x>' and score with the task's verifier; "rubric": a rubric file.
+    kind: Literal["answer", "rubric"] = "answer"
+    rubric: str | None = None
+    answer_prefix: str = "Answer:"
+
+
+class EvalConfig(_Strict):
+    every: int = Field(default=10, ge=1)
+    size: int | None = None  # held-out tasks per evaluation; None = all held-out tasks
+    pass_k: int = Field(default=4, ge=1)
+    bootstrap: int = Field(default=1000, ge=100)
+
+
+class CurriculumConfig(_Strict):
+    selector: PluginSpec = Field(default_factory=lambda: PluginSpec(name="uniform"))
+    budget: PluginSpec | None = None  # rollout allocator, e.g. {name: knapsack, args: {...}}
+
+
+class HintsConfig(_Strict):
+    enabled: bool = False
+    source: PluginSpec = Field(default_factory=lambda: PluginSpec(name="ladder"))
+    max_level: int = Field(default=3, ge=1)
+    gamma_quantile: float = Field(default=0.9, gt=0, le=1)  # Guide-GRPO ratio shaping r/(r+γ)
+
+
+class CreditConfig(_Strict):
+    assigner: PluginSpec = Field(default_factory=lambda: PluginSpec(name="outcome"))
+
+
+class RunConfig(_Strict):
+    seed: int = 0
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    tasks: TasksConfig = Field(default_factory=TasksConfig)
+    prompt: PromptConfig = Field(default_factory=PromptConfig)
+    sampling: SamplingConfig = Field(default_factory=SamplingConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    reward: RewardConfig = Field(default_factory=RewardConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    curriculum: CurriculumConfig = Field(default_factory=CurriculumConfig)
+    hints: HintsConfig = Field(default_factory=HintsConfig)
+    credit: CreditConfig = Field(default_factory=CreditConfig)
+    checkpoint_every: int = Field(default=10, ge=0)  # 0: only at the end; resume replays later steps
+
+    def hash(self) -> str:
+        return config_hash(self)
+
+
+def config_hash(cfg: BaseModel) -> str:
+    canonical = json.dumps(cfg.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+# --------------------------------------------------------------------------------------------
+# Loading and overrides
+
+
+def _fields_at(model: type[BaseModel], path: tuple[str | int, ...]) -> list[str]:
+    """Valid field names at `path` inside `model`, for 'did you mean' suggestions."""
+    current: Any = model
+    for part in path:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return []
+        field = current.model_fields.get(part)
+        if field is None:
+            return []
+        current = _model_type(field.annotation)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def _model_type(annotation: Any) -> Any:
+    """The BaseModel inside an annotation such as `X`, `X | None` or `list[X]`, if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _model_type(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _explain(exc: ValidationError, model: type[BaseModel], source: str) -> ConfigError:
+    lines = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        dotted = ".".join(str(p) for p in loc)
+        if err["type"] == "extra_forbidden":
+            valid = _fields_at(model, loc[:-1])
+            near = difflib.get_close_matches(str(loc[-1]), valid, n=1)
+            hint = f" Did you mean '{'.'.join([*map(str, loc[:-1]), near[0]])}'?" if near else ""
+            lines.append(f"unknown key '{dotted}'.{hint} Valid keys here: {', '.join(valid)}.")
+        else:
+            lines.append(f"'{dotted}': {err['msg']} (got {err.get('input')!r}).")
+    return ConfigError(
+        "invalid configuration: " + " ".join(lines),
+        where=source,
+        fix="correct the key or value named above; `mentor train --help` lists the options.",
+    )
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    if "=" not in item:
+        raise ConfigError(
+            f"override '{item}' has no '='.",
+            where="--set",
+            fix="write overrides as --set section.key=value, e.g. --set optim.steps=10",
+        )
+    key, raw = item.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw != "" else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip().split("."), value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    for item in overrides:
+        path, value = parse_override(item)
+        node = data
+        for part in path[:-1]:
+            nxt = node.get(part)
+            if not isinstance(nxt, dict):
+                nxt = {}
+                node[part] = nxt
+            node = nxt
+        node[path[-1]] = value
+    return data
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(
+            "file not found.", where=str(p), fix="pass an existing YAML file, e.g. examples/configs/default.yaml"
+        )
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{p}:{mark.line + 1}" if mark is not None else str(p)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(
+            f"not valid YAML ({problem}).", where=where, fix="fix the YAML syntax at that line."
+        ) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            "the top level must be a mapping of sections.", where=str(p), fix="see examples/configs/default.yaml"
+        )
+    return data
+
+
+def build_config(
+    base: dict[str, Any] | None = None,
+    overrides: list[str] | None = None,
+    *,
+    source: str = "config",
+    model: type[BaseModel] = RunConfig,
+) -> Any:
+    data = json.loads(json.dumps(base or {}))  # deep copy; YAML input is JSON-compatible
+    data = apply_overrides(data, overrides or [])
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise _explain(exc, model, source) from None
+
+
+def load_config(
+    path: str | Path | None = None, overrides: list[str] | None = None, preset: str | None = None
+) -> RunConfig:
+    """Resolve a run configuration: preset, then file, then `--set` overrides, in that order."""
+    from mentor.presets import DEFAULT_PRESET, preset_data
+
+    # The default preset (the teacher on) underlies every run; named presets (comma-separated,
+    # e.g. "smoke,control") are merged on top of it in order, then the file, then --set.
+    data: dict[str, Any] = preset_data(DEFAULT_PRESET)
+    for name in [p.strip() for p in (preset or "").split(",") if p.strip()]:
+        data = _merge(data, preset_data(name))
+    source = f"preset '{preset}'" if preset else f"defaults (preset '{DEFAULT_PRESET}')"
+    if path is not None:
+        data = _merge(data, read_yaml(path))
+        source = str(path)
+    if overrides:
+        source = f"{source} + --set"
+    return build_config(data, overrides, source=source)
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out

@@ -1,0 +1,1 @@
+"""Grading: answer verifiers, programmatic checks, locked rubrics, LLM judges, evidence, calibration."""

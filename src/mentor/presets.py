@@ -1,0 +1,48 @@
+"""Named starting points for `mentor train --preset NAME`; a config file and --set apply on top."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from mentor.errors import ConfigError
+
+# Vanilla GRPO: uniform task selection, outcome reward only, no hints. The control of `mentor compare`.
+CONTROL: dict[str, Any] = {
+    "curriculum": {"selector": {"name": "uniform"}},
+    "hints": {"enabled": False},
+    "credit": {"assigner": {"name": "outcome"}},
+}
+
+# The teacher on: hints for all-fail groups, trained under the no-hint prompt.
+MENTOR: dict[str, Any] = {
+    "curriculum": {"selector": {"name": "uniform"}},
+    "hints": {"enabled": True, "source": {"name": "ladder"}, "max_level": 2},
+    "credit": {"assigner": {"name": "outcome"}},
+}
+
+# Two steps of the tiny random model on a handful of tasks: the end-to-end path tests use.
+SMOKE: dict[str, Any] = {
+    "model": {"name": "tiny", "sample_dtype": "float32", "train_autocast": False},
+    "tasks": {"mix": [{"source": "reasoning_gym", "name": "basic_arithmetic",
+                       "config": {"min_terms": 2, "max_terms": 2}, "levels": [0]}],
+              "train_size": 16, "heldout_size": 8},
+    "sampling": {"group_size": 4, "tasks_per_step": 2, "max_new_tokens": 8},
+    "optim": {"steps": 2, "lr": 1e-3},
+    "eval": {"every": 1, "pass_k": 2, "bootstrap": 100},
+    "checkpoint_every": 1,
+}
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "control": CONTROL,
+    "mentor": MENTOR,
+    "smoke": SMOKE,
+}
+DEFAULT_PRESET = "mentor"
+
+
+def preset_data(name: str) -> dict[str, Any]:
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset '{name}'.", where="--preset",
+                          fix=f"use one of: {', '.join(sorted(PRESETS))}")
+    return copy.deepcopy(PRESETS[name])

@@ -1,0 +1,1 @@
+"""Training: the loop, the GRPO update, held-out evaluation."""

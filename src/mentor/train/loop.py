@@ -1,0 +1,478 @@
+"""The training loop. One step, top to bottom:
+
+    select tasks → sample G attempts each → grade → hints for all-fail groups → credit → GRPO update
+    → curriculum update → (held-out eval) → commit the step to the store
+
+`train_step` is the whole algorithm; everything else here sets up, resumes, and records.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mentor.config import RunConfig
+from mentor.credit import CreditContext, Group, build_assigner
+from mentor.curriculum import GroupOutcome, build_budget, build_selector
+from mentor.errors import StoreError
+from mentor.grade.answer import answer_grade
+from mentor.hints import build_hint_source, hint_reliance, render_hinted_prompt
+from mentor.store import AttemptRow, RunStore
+from mentor.student.policy import HFPolicy, load_policy
+from mentor.tasks import load_task_mix
+from mentor.train.evaluate import evaluate
+from mentor.train.grpo import TrainItem, grpo_update
+from mentor.types import Attempt, Grade, Hint, Task
+
+PASS = 1.0 - 1e-9  # an attempt "passes" when it earns full credit
+GradeFn = Callable[[Task, str], Grade]
+
+
+@dataclass
+class Run:
+    """Everything a step needs, built once per run (or per resume)."""
+
+    cfg: RunConfig
+    run_dir: Path
+    store: RunStore
+    policy: HFPolicy
+    optimizer: torch.optim.Optimizer
+    pool: list[Task]
+    heldout: list[Task]
+    grade: GradeFn
+    selector: Any
+    budget: Any
+    hints: Any
+    credit: Any
+    rollouts: int = 0
+    reference: Any = None
+    policy_version: int = 0
+    task_by_id: dict[str, Task] = field(default_factory=dict)
+
+
+@dataclass
+class GroupRecord:
+    """A task's attempts in this step: the no-hint group and any guided re-rolls."""
+
+    task: Task
+    grp: int
+    attempts: list[Attempt]
+    grades: list[Grade]
+    rerolls: list[tuple[Hint, list[Attempt], list[Grade]]] = field(default_factory=list)
+
+    @property
+    def trained(self) -> tuple[list[Attempt], list[Grade]]:
+        """The attempts the loss sees: the last guided re-roll if one was kept, else the no-hint group."""
+        for hint, attempts, grades in reversed(self.rerolls):
+            if _is_mixed(grades):
+                return attempts, grades
+        return self.attempts, self.grades
+
+
+# ----------------------------------------------------------------------------------- the step
+
+
+def train_step(run: Run, step: int) -> dict[str, Any]:
+    cfg = run.cfg
+    rng = np.random.default_rng([cfg.seed, step])
+    torch.manual_seed(cfg.seed * 1_000_003 + step)  # sampling draws from torch's generator
+    timings: dict[str, float] = {}
+    rollouts_before = run.rollouts
+
+    # 1. choose what to practise (and how many attempts each task gets)
+    t0 = time.perf_counter()
+    tasks = run.selector.select(run.pool, cfg.sampling.tasks_per_step, rng)
+    sizes = _group_sizes(run, tasks)
+    timings["select"] = time.perf_counter() - t0
+
+    # 2. sample a group of attempts per task, without hints
+    t0 = time.perf_counter()
+    groups = [GroupRecord(task, i, attempts, []) for i, (task, attempts)
+              in enumerate(zip(tasks, sample_groups(run, tasks, sizes, hints=None), strict=True))]
+    timings["sample"] = time.perf_counter() - t0
+
+    # 3. grade every attempt (a grader failure makes it unscorable, never 0)
+    t0 = time.perf_counter()
+    for g in groups:
+        g.grades = [run.grade(g.task, a.text) for a in g.attempts]
+    timings["grade"] = time.perf_counter() - t0
+
+    # 4. hints: re-roll all-fail groups with an escalating hint until the group is mixed
+    t0 = time.perf_counter()
+    if cfg.hints.enabled:
+        reroll_stuck_groups(run, groups, rng)
+    timings["hints"] = time.perf_counter() - t0
+
+    # 5. credit: group-relative (and step-level) advantages for every trained token
+    t0 = time.perf_counter()
+    credit_groups = []
+    for g in groups:
+        attempts, grades = g.trained
+        credit_groups.append(Group(g.task, tuple(attempts), tuple(gr.score for gr in grades)))
+    ctx = CreditContext(tokenizer=run.policy.tokenizer, std_tol=cfg.optim.std_tol,
+                        scale_by_std=cfg.optim.scale_by_std)
+    advantages = run.credit.assign(credit_groups, ctx)
+    timings["credit"] = time.perf_counter() - t0
+
+    # 6. the GRPO update, every loss term under the no-hint prompt
+    t0 = time.perf_counter()
+    items = _train_items(run, groups, credit_groups, advantages.values)
+    update = grpo_update(run.policy, run.optimizer, items, cfg.optim, temperature=cfg.sampling.temperature,
+                         gamma_quantile=cfg.hints.gamma_quantile, reference=run.reference)
+    run.policy_version += 1
+    timings["update"] = time.perf_counter() - t0
+
+    # 7. tell the curriculum what it learned about each task
+    offsets = np.cumsum([0] + [len(cg.attempts) for cg in credit_groups])
+    run.selector.update([_outcome(g, advantages.values[offsets[i] : offsets[i + 1]])
+                         for i, g in enumerate(groups)])
+
+    # 8. held-out evaluation (no hints), then commit the whole step in one transaction
+    evaluation = None
+    if step % cfg.eval.every == 0 or step == cfg.optim.steps:
+        t0 = time.perf_counter()
+        evaluation = evaluate(run.policy, run.heldout, cfg, step=step, rollouts=run.rollouts, grade=run.grade)
+        timings["eval"] = time.perf_counter() - t0
+    metrics = _step_metrics(groups, credit_groups, advantages, update, run.rollouts - rollouts_before, run)
+    rows = _attempt_rows(run, groups, credit_groups, advantages.values)
+    t0 = time.perf_counter()
+    run.store.commit_step(step, run.rollouts, rows, metrics, timings, _state(run), evaluation)
+    timings["store"] = time.perf_counter() - t0
+    if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
+        save_checkpoint(run, step)
+    metrics["timings"] = timings
+    if evaluation is not None:
+        metrics["heldout_accuracy"] = evaluation.accuracy
+    return metrics
+
+
+# ----------------------------------------------------------------------------------- stages
+
+
+def sample_groups(run: Run, tasks: Sequence[Task], sizes: Sequence[int],
+                  hints: Sequence[Hint | None] | None) -> list[list[Attempt]]:
+    """G_i attempts per task in one batched call; with `hints`, the student sees the hinted prompt."""
+    cfg = run.cfg
+    prompts: list[list[int]] = []
+    for i, (task, size) in enumerate(zip(tasks, sizes, strict=True)):
+        hint = hints[i] if hints else None
+        user = _user_text(cfg, task, hint)
+        prompts.extend([run.policy.render(user, cfg.prompt)] * size)
+    samples = run.policy.sample(prompts, max_new_tokens=cfg.sampling.max_new_tokens,
+                                temperature=cfg.sampling.temperature, top_p=cfg.sampling.top_p)
+    run.rollouts += len(samples)
+    out, k = [], 0
+    for i, size in enumerate(sizes):
+        hint = hints[i] if hints else None
+        out.append([
+            Attempt(task_id=tasks[i].id, group=i, index=j, text=s.text, completion_ids=s.completion_ids,
+                    logprobs=tuple(round(x, 6) for x in s.logprobs), finished=s.finished, hint=hint,
+                    policy_version=run.policy_version)
+            for j, s in enumerate(samples[k : k + size])
+        ])
+        k += size
+    return out
+
+
+def reroll_stuck_groups(run: Run, groups: Sequence[GroupRecord], rng: np.random.Generator) -> None:
+    """Guided re-rolls: escalate the hint level only as far as needed to get a mixed group."""
+    cfg = run.cfg
+    stuck = [g for g in groups if _all_fail(g.grades)]
+    level = 1
+    while stuck and level <= cfg.hints.max_level:
+        batch, hints = [], []
+        for g in stuck:
+            failed = [a.text for a in g.attempts]
+            hint = None
+            if level <= run.hints.max_level(g.task):
+                hint = run.hints.hint(g.task, level, failed, run.pool, rng)
+            if hint is not None:
+                batch.append(g)
+                hints.append(hint)
+        if not batch:
+            break
+        sizes = [len(g.attempts) for g in batch]
+        rerolled = sample_groups(run, [g.task for g in batch], sizes, hints)
+        still_stuck = []
+        for g, hint, attempts in zip(batch, hints, rerolled, strict=True):
+            attempts = [_regroup(a, g.grp) for a in attempts]
+            grades = [run.grade(g.task, a.text) for a in attempts]
+            g.rerolls.append((hint, attempts, grades))
+            if _all_fail(grades):
+                still_stuck.append(g)  # too hard even with this hint: escalate
+            # all-pass with a hint: a stronger hint cannot add signal, so stop here
+        stuck = still_stuck
+        level += 1
+
+
+def _train_items(run: Run, groups: Sequence[GroupRecord], credit_groups: Sequence[Group],
+                 rows: Sequence[Sequence[float]]) -> list[TrainItem]:
+    items, k = [], 0
+    for g, cg in zip(groups, credit_groups, strict=True):
+        prompt = tuple(run.policy.render(_user_text(run.cfg, g.task, None), run.cfg.prompt))
+        for a in cg.attempts:
+            adv = tuple(round(x, 6) for x in rows[k])
+            items.append(TrainItem(group=g.grp, prompt_ids=prompt, completion_ids=a.completion_ids,
+                                   advantages=adv, sample_logprobs=a.logprobs, guided=a.hint is not None))
+            k += 1
+    return items
+
+
+# ----------------------------------------------------------------------------------- set-up
+
+
+def build_run(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False) -> Run:
+    run_dir = Path(run_dir)
+    if resume:
+        store = RunStore.open(run_dir)
+        stored = RunConfig.model_validate(store.config)
+        if stored.hash() != cfg.hash():
+            raise StoreError("the run was started with another configuration.", where=str(run_dir),
+                             fix="resume without --config/--set (the stored config is used), or start a new run")
+        pool, heldout = store.load_tasks("train"), store.load_tasks("heldout")
+    else:
+        pool, heldout = load_task_mix(cfg.tasks, cfg.seed)
+        plugins = {"selector": cfg.curriculum.selector.model_dump(), "credit": cfg.credit.assigner.model_dump(),
+                   "hints": cfg.hints.source.model_dump() if cfg.hints.enabled else None,
+                   "budget": cfg.curriculum.budget.model_dump() if cfg.curriculum.budget else None,
+                   "reward": cfg.reward.model_dump()}
+        store = RunStore.create(run_dir, json.dumps(cfg.model_dump(mode="json"), sort_keys=True), cfg.hash(),
+                                plugins)
+        store.save_tasks(pool, heldout)
+    torch.manual_seed(cfg.seed)
+    policy = load_policy(cfg.model)
+    optimizer = torch.optim.AdamW(policy.model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+    reference = None
+    if cfg.optim.kl_coef > 0:
+        reference = load_policy(cfg.model.model_copy(update={"sample_dtype": "float32"}))
+        reference.model.requires_grad_(False)
+    selector = build_selector(cfg.curriculum.selector.name, dict(cfg.curriculum.selector.args))
+    budget = build_budget(cfg.curriculum.budget.name, dict(cfg.curriculum.budget.args)) if cfg.curriculum.budget else None
+    hints = build_hint_source(cfg.hints.source.name, dict(cfg.hints.source.args)) if cfg.hints.enabled else None
+    credit = build_assigner(cfg.credit.assigner.name, dict(cfg.credit.assigner.args))
+    grade = _build_grader(cfg)
+    return Run(cfg=cfg, run_dir=run_dir, store=store, policy=policy, optimizer=optimizer, pool=pool,
+               heldout=heldout, grade=grade, selector=selector, budget=budget, hints=hints, credit=credit,
+               reference=reference, task_by_id={t.id: t for t in pool})
+
+
+def _build_grader(cfg: RunConfig) -> GradeFn:
+    if cfg.reward.kind == "rubric":
+        from mentor.grade import load_grader
+
+        if not cfg.reward.rubric:
+            from mentor.errors import ConfigError
+
+            raise ConfigError("reward.kind is 'rubric' but no reward.rubric file is named.", where="reward.rubric",
+                              fix="set reward.rubric to a rubric YAML or locked bundle, e.g. examples/rubrics/math_answer.yaml")
+        grader = load_grader(cfg.reward.rubric)
+        return grader.grade
+    prefix = cfg.reward.answer_prefix
+    return lambda task, text: answer_grade(task, text, prefix)
+
+
+def resume_run(run: Run) -> int:
+    """Bring a reopened run to its last committed step: load the newest checkpoint at or before it,
+    then replay the updates of the later steps from their stored attempts (no sampling, no grading:
+    the store holds the exact tokens, log-probs and advantages). Returns the last committed step."""
+    last = run.store.last_step()
+    ckpt_step = 0
+    for path in sorted((run.run_dir / "checkpoints").glob("step-*.pt"), key=lambda p: int(p.stem.split("-")[1])):
+        s = int(path.stem.split("-")[1])
+        if s <= last:
+            ckpt_step = s
+    if ckpt_step:
+        state = torch.load(run.run_dir / "checkpoints" / f"step-{ckpt_step}.pt", weights_only=True)
+        run.policy.model.load_state_dict(state["model"])
+        run.optimizer.load_state_dict(state["optimizer"])
+        run.policy.sync_sampler()
+    for step in range(ckpt_step + 1, last + 1):
+        items = _items_from_store(run, step)
+        grpo_update(run.policy, run.optimizer, items, run.cfg.optim, temperature=run.cfg.sampling.temperature,
+                    gamma_quantile=run.cfg.hints.gamma_quantile, reference=run.reference)
+    run.policy_version = last
+    run.rollouts = run.store.rollouts_at(last)
+    if last:
+        state = run.store.step_state(last)
+        run.selector.load_state_dict(state.get("selector", {}))
+    return last
+
+
+def _items_from_store(run: Run, step: int) -> list[TrainItem]:
+    items = []
+    prompts: dict[str, tuple[int, ...]] = {}
+    for a in run.store.attempts(step):
+        if not a["trained"] or a["token_advantages"] is None:
+            continue
+        task = run.task_by_id[a["task_id"]]
+        if task.id not in prompts:
+            prompts[task.id] = tuple(run.policy.render(_user_text(run.cfg, task, None), run.cfg.prompt))
+        items.append(TrainItem(group=a["grp"], prompt_ids=prompts[task.id], completion_ids=tuple(a["completion_ids"]),
+                               advantages=tuple(a["token_advantages"]), sample_logprobs=tuple(a["logprobs"]),
+                               guided=a["hint_level"] > 0))
+    return items
+
+
+def save_checkpoint(run: Run, step: int) -> None:
+    ckpt_dir = run.run_dir / "checkpoints"
+    ckpt_dir.mkdir(exist_ok=True)
+    tmp = ckpt_dir / f"step-{step}.pt.part"
+    torch.save({"model": run.policy.model.state_dict(), "optimizer": run.optimizer.state_dict(), "step": step}, tmp)
+    tmp.replace(ckpt_dir / f"step-{step}.pt")  # atomic: a partial checkpoint is never picked up
+    for old in ckpt_dir.glob("step-*.pt"):  # keep the newest only: the store can replay the rest
+        if old.name != f"step-{step}.pt":
+            old.unlink()
+
+
+def train(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False,
+          on_step: Callable[[int, dict[str, Any]], None] | None = None,
+          on_phase: Callable[[str], None] | None = None) -> Run:
+    """Run (or resume) a whole training run; returns the run with its store still open."""
+    notify = on_phase or (lambda msg: None)
+    notify("loading the student and the tasks")
+    run = build_run(cfg, run_dir, resume=resume)
+    start = resume_run(run) if resume else 0
+    if start == 0 and not run.store.evals():
+        notify("evaluating the student before training")
+        run.store.save_eval(evaluate(run.policy, run.heldout, cfg, step=0, rollouts=0, grade=run.grade))
+    for step in range(start + 1, cfg.optim.steps + 1):
+        metrics = train_step(run, step)
+        if on_step:
+            on_step(step, metrics)
+    if run.store.last_step() >= cfg.optim.steps:
+        save_checkpoint(run, run.store.last_step())
+        run.store.set_meta("status", "finished")
+    return run
+
+
+# ----------------------------------------------------------------------------------- helpers
+
+
+def _user_text(cfg: RunConfig, task: Task, hint: Hint | None) -> str:
+    text = cfg.prompt.template.format(prompt=task.prompt)
+    return render_hinted_prompt(text, hint) if hint is not None else text
+
+
+def _group_sizes(run: Run, tasks: Sequence[Task]) -> list[int]:
+    g = run.cfg.sampling.group_size
+    if run.budget is None:
+        return [g] * len(tasks)
+    posteriors = run.selector.posteriors()
+    rates = []
+    for t in tasks:
+        a, b = posteriors.get(t.id, (1.0, 1.0))
+        rates.append(a / (a + b))
+    return list(run.budget.allocate(rates, g * len(tasks)))
+
+
+def _regroup(a: Attempt, grp: int) -> Attempt:
+    return Attempt(task_id=a.task_id, group=grp, index=a.index, text=a.text, completion_ids=a.completion_ids,
+                   logprobs=a.logprobs, finished=a.finished, hint=a.hint, policy_version=a.policy_version)
+
+
+def _scored(grades: Sequence[Grade]) -> list[float]:
+    return [g.score for g in grades if g.score is not None]
+
+
+def _all_fail(grades: Sequence[Grade]) -> bool:
+    s = _scored(grades)
+    return bool(s) and max(s) < PASS
+
+
+def _is_mixed(grades: Sequence[Grade]) -> bool:
+    s = _scored(grades)
+    return len(s) >= 2 and (max(s) - min(s)) > 1e-6
+
+
+def _outcome(g: GroupRecord, rows: Sequence[Sequence[float]]) -> GroupOutcome:
+    # The curriculum learns difficulty from the no-hint attempts only: a hinted success says
+    # little about how hard the task is for the student on its own.
+    scores = _scored(g.grades)
+    mean_abs = float(np.mean([np.mean(np.abs(r)) if len(r) else 0.0 for r in rows])) if rows else 0.0
+    return GroupOutcome(task=g.task, rewards=tuple(gr.score for gr in g.grades),
+                        passed=sum(s >= PASS for s in scores), scored=len(scores),
+                        mean_abs_advantage=mean_abs, hinted=bool(g.rerolls))
+
+
+def _step_metrics(groups: Sequence[GroupRecord], credit_groups: Sequence[Group], advantages: Any,
+                  update: dict[str, float], rollouts: int, run: Run) -> dict[str, Any]:
+    all_grades = [gr for g in groups for gr in g.grades] + [gr for g in groups for _, _, grs in g.rerolls for gr in grs]
+    no_hint = [gr for g in groups for gr in g.grades]
+    signal = sum(_is_mixed(g.trained[1]) for g in groups)
+    hinted_kept = sum(1 for g in groups if g.rerolls and _is_mixed(g.trained[1]))
+    scored = _scored(no_hint)
+    return {
+        "groups": len(groups),
+        "signal_groups": signal,
+        "signal_share": signal / max(len(groups), 1),
+        "nohint_signal_groups": sum(_is_mixed(g.grades) for g in groups),
+        "hinted_groups": sum(1 for g in groups if g.rerolls),
+        "hint_rescued_groups": hinted_kept,
+        "hint_levels": [max((h.level for h, _, _ in g.rerolls), default=0) for g in groups],
+        "mean_reward": float(np.mean(scored)) if scored else None,
+        "pass_rate": float(np.mean([s >= PASS for s in scored])) if scored else None,
+        "format_rate": float(np.mean([gr.extracted is not None for gr in no_hint])),
+        "unscorable": sum(gr.score is None for gr in all_grades),
+        "rollouts": rollouts,
+        "credit": {k: v for k, v in dict(advantages.info).items() if k != "step_credit"},
+        "update": {k: v for k, v in update.items() if not k.startswith("_")},
+        "hint_reliance": _reliance(run, groups),
+    }
+
+
+def _reliance(run: Run, groups: Sequence[GroupRecord]) -> float | None:
+    """Hint reliance of this step's correct guided attempts: mean per-token log-prob gap between the
+    hinted context they were sampled in and the no-hint context the student is evaluated in."""
+    with_hint, without = [], []
+    for g in groups:
+        attempts, grades = g.trained
+        correct = [a for a, gr in zip(attempts, grades, strict=True) if a.hint is not None and (gr.score or 0) >= PASS]
+        if not correct:
+            continue
+        prompt = run.policy.render(_user_text(run.cfg, g.task, None), run.cfg.prompt)
+        with torch.no_grad():
+            lps = run.policy.completion_logprobs(prompt, [a.completion_ids for a in correct], run.cfg.sampling.temperature)
+        for a, lp in zip(correct, lps, strict=True):
+            without.append(float(lp.mean()))
+            with_hint.append(float(np.mean(a.logprobs)))
+    if not with_hint:
+        return None
+    return float(hint_reliance(without, with_hint))
+
+
+def _attempt_rows(run: Run, groups: Sequence[GroupRecord], credit_groups: Sequence[Group],
+                  rows: Sequence[Sequence[float]]) -> list[AttemptRow]:
+    trained_adv: dict[tuple[int, int, int], list[float]] = {}
+    k = 0
+    for g, cg in zip(groups, credit_groups, strict=True):
+        for a in cg.attempts:
+            trained_adv[(g.grp, a.index, a.hint.level if a.hint else 0)] = [round(x, 6) for x in rows[k]]
+            k += 1
+    out = []
+    for g in groups:
+        sets = [(g.attempts, g.grades)] + [(att, grs) for _, att, grs in g.rerolls]
+        for attempts, grades in sets:
+            for a, gr in zip(attempts, grades, strict=True):
+                level = a.hint.level if a.hint else 0
+                adv = trained_adv.get((g.grp, a.index, level))
+                out.append(AttemptRow(
+                    task_id=a.task_id, grp=g.grp, idx=a.index, hint_level=level,
+                    hint_kind=a.hint.kind if a.hint else None, hint_text=a.hint.text if a.hint else None,
+                    text=a.text, completion_ids=a.completion_ids, logprobs=a.logprobs, finished=a.finished,
+                    reward=gr.score, components=dict(gr.components), extracted=gr.extracted,
+                    unscorable_reason=gr.unscorable_reason,
+                    advantage=float(np.mean(adv)) if adv else None, token_advantages=adv,
+                    trained=adv is not None, policy_version=a.policy_version,
+                ))
+    return out
+
+
+def _state(run: Run) -> dict[str, Any]:
+    return {"selector": run.selector.state_dict(), "policy_version": run.policy_version}
