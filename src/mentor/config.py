@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -76,6 +77,9 @@ class SamplingConfig(_Strict):
 
 class OptimConfig(_Strict):
     steps: int = Field(default=40, ge=0)
+    # Stop once this many attempts have been sampled (hinted re-rolls included), even before `steps`:
+    # how `mentor compare` gives both arms the same rollout budget.
+    rollout_budget: int | None = Field(default=None, ge=1)
     lr: float = Field(default=2e-5, gt=0)
     weight_decay: float = 0.0
     epochs: int = Field(default=1, ge=1)  # optimisation passes over each batch
@@ -202,6 +206,8 @@ def parse_override(item: str) -> tuple[list[str], Any]:
         value = yaml.safe_load(raw) if raw != "" else ""
     except yaml.YAMLError:
         value = raw
+    if isinstance(value, str) and re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+", value.strip()):
+        value = float(value)  # YAML 1.1 reads 1e-3 as a string; plug-in `args` are not coerced by type
     return key.strip().split("."), value
 
 

@@ -48,6 +48,7 @@ def load_run(run_dir: str | Path) -> dict[str, Any]:
             "steps": store.steps(),
             "evals": store.evals(),
             "attempts": attempts,
+            "buckets": {t.id: t.bucket for t in store.load_tasks("train")},
         }
 
 

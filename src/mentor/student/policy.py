@@ -142,19 +142,24 @@ class HFPolicy:
         model = self.model
         device = next(model.parameters()).device
         lengths = [len(c) for c in completions]
-        width = max(lengths)
+        width, g = max(lengths), len(completions)
         p = torch.tensor([list(prompt)], dtype=torch.long, device=device)  # [1, P]
-        comp = torch.full((len(completions), width), self.tokenizer.pad_token_id, dtype=torch.long, device=device)
+        comp = torch.full((g, width), self.tokenizer.pad_token_id, dtype=torch.long, device=device)  # [G, T]
         for i, c in enumerate(completions):
             comp[i, : len(c)] = torch.tensor(list(c), dtype=torch.long)
-        # Run prompt + completions as one batch: rows share the prompt, right-padded completions are
-        # masked out of the loss (causal attention means padding never affects earlier positions).
-        ids = torch.cat([p.expand(len(completions), -1), comp], dim=1)  # [G, P + T]
+        decoder, head = model.get_decoder(), model.get_output_embeddings()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.cfg.train_autocast):
-            hidden = model.get_decoder()(input_ids=ids).last_hidden_state  # [G, P + T, H]
-            # position P-1+t predicts completion token t
-            h = hidden[:, p.shape[1] - 1 : p.shape[1] - 1 + width]  # [G, T, H]
-            logits = model.get_output_embeddings()(h).float() / temperature  # [G, T, V]
+            # The group shares its prompt: run it once, then let every completion attend to the same
+            # (differentiable) key/value cache. Right-padded completions are masked out of the loss,
+            # and causal attention keeps padding from touching earlier positions.
+            pre = decoder(input_ids=p, use_cache=True)
+            cache = pre.past_key_values
+            cache.batch_repeat_interleave(g)
+            post = decoder(input_ids=comp, past_key_values=cache, use_cache=False)
+            # position P-1 predicts completion token 0; completion position t-1 predicts token t
+            h = torch.cat([pre.last_hidden_state[:, -1:].expand(g, -1, -1), post.last_hidden_state[:, : width - 1]],
+                          dim=1)  # [G, T, H]
+            logits = head(h).float() / temperature  # [G, T, V]
         logp = torch.log_softmax(logits, dim=-1).gather(-1, comp[..., None]).squeeze(-1)  # [G, T]
         return [logp[i, :n] for i, n in enumerate(lengths)]
 

@@ -71,17 +71,12 @@ def load_task_mix(cfg: TasksConfig, seed: int) -> tuple[list[Task], list[Task]]:
     weights = [spec.weight for spec in cfg.mix]
     train: list[Task] = []
     heldout: list[Task] = []
-    for source, n_train, n_held in zip(
-        sources,
-        _split_counts(cfg.train_size, weights),
-        _split_counts(cfg.heldout_size, weights),
-        strict=True,
-    ):
-        part = source.tasks("train", n_train, seed)
-        train.extend(part)
-        # Over-draw held-out tasks, then drop any whose prompt training also has (small task spaces
-        # such as 1-digit arithmetic collide often) and any repeats.
-        seen = {t.prompt for t in part}
+    for source, n_train in zip(sources, _split_counts(cfg.train_size, weights), strict=True):
+        train.extend(source.tasks("train", n_train, seed))
+    # Over-draw held-out tasks, then drop any whose prompt training also has, from any source (small
+    # task spaces such as 1-digit arithmetic collide often; two files can share lines), and any repeats.
+    seen = {t.prompt for t in train}
+    for source, n_held in zip(sources, _split_counts(cfg.heldout_size, weights), strict=True):
         kept: list[Task] = []
         for task in source.tasks("heldout", n_held * 4, seed):
             if task.prompt not in seen and len(kept) < n_held:

@@ -48,6 +48,12 @@ class ReasoningGymSource:
         _, config_cls = DATASETS[self.spec.name]
         if has_curriculum(self.spec.name):
             curriculum = create_curriculum(self.spec.name)
+            # reasoning-gym clamps a level above its top one silently; a run would then hold
+            # "level 9" tasks that are really level 4 ones.
+            top = max((len(a.levels) for a in curriculum.attributes.values()), default=1) - 1
+            if level > top:
+                raise TaskError(f"level {level} is not available for '{self.spec.name}' (its levels are 0..{top}).",
+                                where="tasks.mix.levels", fix=f"use levels between 0 and {top}")
             try:
                 curriculum.set_global_level(level)
             except Exception as exc:
@@ -83,12 +89,16 @@ class ReasoningGymSource:
             for i in range(count):
                 entry = _jsonable(dataset[i])
                 meta = entry.get("metadata", {})
+                # Arithmetic generators record the expression: "expr = answer" is a faithful worked
+                # solution for hints; other datasets carry none (the hint ladder then stops earlier).
+                expression = meta.get("expression") if isinstance(meta, dict) else None
+                solution = f"{expression} = {entry['answer']}" if isinstance(expression, str) else None
                 out.append(
                     Task(
                         id=f"{self.spec.name}/{split}/L{level}/s{seed}/{i}",
                         prompt=entry["question"],
                         answer=str(entry["answer"]),
-                        solution=None,
+                        solution=solution,
                         skills=(self.spec.name,),
                         level=level,
                         source=self.name,

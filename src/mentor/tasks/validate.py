@@ -32,6 +32,9 @@ def validate_tasks(tasks: Sequence[Task]) -> ValidationReport:
         except VerifierError as exc:
             report.failures.append((task, f"verifier failed: {exc.message}"))
             continue
+        except Exception as exc:  # a plug-in verifier that crashes is reported, not a traceback
+            report.failures.append((task, f"verifier failed: {exc!r}"))
+            continue
         if score < 1.0:
             report.failures.append((task, f"reference answer {task.answer!r} scores {score:g} < 1"))
     return report

@@ -13,8 +13,9 @@ from mentor.types import Task
 
 
 def evaluate(policy: Any, tasks: Sequence[Task], cfg: RunConfig, *, step: int, rollouts: int,
-             grade: Any = None) -> EvalRow:
-    """Greedy accuracy (a grader failure counts as not correct *and* is reported) and pass@k."""
+             grade: Any = None, pass_k: bool = True) -> EvalRow:
+    """Greedy accuracy and, with `pass_k`, pass@k (k samples per task: ~k times the cost, so the
+    loop asks for it only before and after training). A grader failure counts as not correct."""
     grade = grade or (lambda task, text: answer_grade(task, text, cfg.reward.answer_prefix))
     tasks = list(tasks[: cfg.eval.size] if cfg.eval.size else tasks)
     prompts = [policy.render(cfg.prompt.template.format(prompt=t.prompt), cfg.prompt) for t in tasks]
@@ -25,9 +26,9 @@ def evaluate(policy: Any, tasks: Sequence[Task], cfg: RunConfig, *, step: int, r
         per_task[task.id] = float(g.score or 0.0) if g.score is not None else 0.0
     acc = sum(per_task.values()) / len(per_task)
     lo, hi = bootstrap_mean_ci(list(per_task.values()), cfg.eval.bootstrap, seed=cfg.seed)
-    pass_k = None
+    pass_at_k = None
     k = cfg.eval.pass_k
-    if k > 1:
+    if k > 1 and pass_k:
         # k samples per task at the training temperature; with n = k samples the unbiased pass@k
         # estimator reduces to "any of the k is correct".
         samples = policy.sample([p for p in prompts for _ in range(k)], max_new_tokens=cfg.sampling.max_new_tokens,
@@ -36,6 +37,6 @@ def evaluate(policy: Any, tasks: Sequence[Task], cfg: RunConfig, *, step: int, r
         for i, task in enumerate(tasks):
             scores = [grade(task, s.text).score for s in samples[i * k : (i + 1) * k]]
             hits += any((s or 0.0) >= 1.0 for s in scores)
-        pass_k = hits / len(tasks)
-    return EvalRow(step=step, rollouts=rollouts, accuracy=acc, ci_lo=lo, ci_hi=hi, pass_k=pass_k,
-                   k=k if k > 1 else None, n=len(tasks), per_task=per_task)
+        pass_at_k = hits / len(tasks)
+    return EvalRow(step=step, rollouts=rollouts, accuracy=acc, ci_lo=lo, ci_hi=hi, pass_k=pass_at_k,
+                   k=k if pass_at_k is not None else None, n=len(tasks), per_task=per_task)

@@ -136,9 +136,11 @@ def train_step(run: Run, step: int) -> dict[str, Any]:
 
     # 8. held-out evaluation (no hints), then commit the whole step in one transaction
     evaluation = None
-    if step % cfg.eval.every == 0 or step == cfg.optim.steps:
+    last = is_last_step(cfg, step, run.rollouts)
+    if step % cfg.eval.every == 0 or last:
         t0 = time.perf_counter()
-        evaluation = evaluate(run.policy, run.heldout, cfg, step=step, rollouts=run.rollouts, grade=run.grade)
+        evaluation = evaluate(run.policy, run.heldout, cfg, step=step, rollouts=run.rollouts, grade=run.grade,
+                              pass_k=last)
         timings["eval"] = time.perf_counter() - t0
     metrics = _step_metrics(groups, credit_groups, advantages, update, run.rollouts - rollouts_before, run)
     rows = _attempt_rows(run, groups, credit_groups, advantages.values)
@@ -342,17 +344,24 @@ def train(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False,
     if start == 0 and not run.store.evals():
         notify("evaluating the student before training")
         run.store.save_eval(evaluate(run.policy, run.heldout, cfg, step=0, rollouts=0, grade=run.grade))
-    for step in range(start + 1, cfg.optim.steps + 1):
+    step = start
+    while not (step and is_last_step(cfg, step, run.rollouts)) and step < cfg.optim.steps:
+        step += 1
         metrics = train_step(run, step)
         if on_step:
             on_step(step, metrics)
-    if run.store.last_step() >= cfg.optim.steps:
+    if step and is_last_step(cfg, step, run.rollouts):
         save_checkpoint(run, run.store.last_step())
         run.store.set_meta("status", "finished")
     return run
 
 
 # ----------------------------------------------------------------------------------- helpers
+
+
+def is_last_step(cfg: RunConfig, step: int, rollouts: int) -> bool:
+    budget = cfg.optim.rollout_budget
+    return step >= cfg.optim.steps or (budget is not None and rollouts >= budget)
 
 
 def _user_text(cfg: RunConfig, task: Task, hint: Hint | None) -> str:
