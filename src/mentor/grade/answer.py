@@ -34,7 +34,8 @@ def extract_answer(text: str, prefix: str = "Answer:") -> str | None:
     The last one binds, so an attempt cannot plant an early answer and then hedge. Surrounding
     markup (`**`, `$`, a trailing full stop) is stripped.
     """
-    pattern = re.compile(re.escape(prefix.rstrip(":")) + r"\s*:\s*(.*)", re.IGNORECASE)
+    # `^.*` is greedy: on a line holding two answers ("Answer: 3 ... Answer: 4") the last one binds too.
+    pattern = re.compile(r"^.*" + re.escape(prefix.rstrip(":")) + r"\s*:\s*(.*)", re.IGNORECASE | re.MULTILINE)
     matches = pattern.findall(text)
     if not matches:
         return None
@@ -132,8 +133,9 @@ def answer_grade(task: Task, text: str, prefix: str = "Answer:") -> Grade:
                      verdicts=(Verdict("format", 0.0, f"no '{prefix}' line"),))
     try:
         score = get_verifier(task.verifier)(task, extracted)
-    except VerifierError as exc:
+    except Exception as exc:  # a registered verifier may raise anything: still a grader failure, never 0
+        reason = exc.message if isinstance(exc, VerifierError) else f"verifier '{task.verifier}' raised {exc!r}"
         return Grade(score=None, components={"format": 1.0, "correct": None}, extracted=extracted,
-                     unscorable_reason=exc.message)
+                     unscorable_reason=reason)
     return Grade(score=score, components={"format": 1.0, "correct": score}, extracted=extracted,
                  verdicts=(Verdict(task.verifier, score),))

@@ -1,0 +1,261 @@
+"""CLI commands for grading, mounted by `mentor.cli`:
+
+    app.add_typer(rubric_app, name="rubric")        # mentor rubric lock | show
+    app.command("grade")(grade_command)             # mentor grade --rubric ... --input ... --output ...
+    app.command("calibrate")(calibrate_command)     # mentor calibrate --rubric ... --input human.jsonl
+
+Errors are `MentorError`s (bad rubric, bad input line, ...); the main CLI prints them and exits 2.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from mentor.errors import InputError
+from mentor.types import Task
+
+console = Console(stderr=True)
+
+rubric_app = typer.Typer(help="Compile rubrics into locked, hashed bundles and inspect them.",
+                         no_args_is_help=True)
+
+_TASK_FIELDS = {"id", "prompt", "answer", "solution", "skills", "level", "source", "verifier", "meta"}
+
+
+@rubric_app.command("lock")
+def lock_command(
+    rubric: Path = typer.Argument(..., help="Rubric YAML file."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Bundle path (default: NAME.lock.json beside it)."),
+) -> None:
+    """Validate RUBRIC, compile it to a canonical bundle and write its lock file."""
+    from mentor.grade.bundle import default_lock_path, lock_rubric
+
+    bundle = lock_rubric(rubric, out)
+    target = out or default_lock_path(rubric)
+    console.print(f"locked [bold]{bundle.name}[/] v{bundle.version} -> {target}\nsha256 {bundle.hash}")
+
+
+@rubric_app.command("show")
+def show_command(rubric: Path = typer.Argument(..., help="Rubric YAML or *.lock.json bundle.")) -> None:
+    """Print a rubric's criteria, formula and hash (a bundle's hash is verified first)."""
+    from mentor.grade.bundle import load_any
+    from mentor.grade.rubric import scale_levels
+
+    b = load_any(rubric)
+    r = b.rubric
+    out = Console()
+    out.print(f"[bold]{r.name}[/] v{r.version}  sha256 {b.hash}")
+    if r.description:
+        out.print(r.description)
+    t = Table("criterion", "kind", "tier", "weight", "scale", "check / text")
+    for c in r.criteria:
+        lo, hi, _ = scale_levels(c.scale)
+        detail = f"{c.check.name} {json.dumps(c.check.args)}" if c.check else c.text
+        t.add_row(c.name, c.kind, c.tier, f"{c.weight:g}", f"{lo}..{hi}", detail)
+    out.print(t)
+    f = r.score
+    formula = (f"gate × (base {f.tiers.base:g} + good {f.tiers.good:g}·share + ideal {f.tiers.ideal:g}·share)"
+               if f.formula == "gated_tiers" else "gate × weighted mean of non-mandatory criteria")
+    out.print(f"score: {formula}; mandatory pass at ≥ {f.mandatory_pass:g}")
+    out.print(f"judge: k={r.judge.samples} aggregation={r.judge.aggregation} retries={r.judge.max_retries}; "
+              f"evidence: ≥{r.evidence.min_quotes} verified quote(s); defences: "
+              f"{'on' if r.defences.enabled else 'off'}")
+
+
+def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    if not path.is_file():
+        raise InputError(f"input file not found: {path}", where=str(path), fix="check the --input path")
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"not valid JSON ({exc.msg} at column {exc.colno})", where=f"{path}:{lineno}",
+                                 fix="each line must be one JSON object") from None
+            if not isinstance(obj, dict):
+                raise InputError("a line must be a JSON object", where=f"{path}:{lineno}",
+                                 fix='use {"task": {...}, "attempt": "..."}')
+            yield lineno, obj
+
+
+def _task_of(obj: dict[str, Any], where: str) -> tuple[Task, str]:
+    fix = 'each line needs {"task": {"id": ..., "prompt": ...}, "attempt": "..."}'
+    if "task" not in obj or not isinstance(obj["task"], dict):
+        raise InputError("missing key 'task' (an object)", where=where, fix=fix)
+    if "attempt" not in obj or not isinstance(obj["attempt"], str):
+        raise InputError("missing key 'attempt' (a string)", where=where, fix=fix)
+    t = obj["task"]
+    for key in ("id", "prompt"):
+        if key not in t:
+            raise InputError(f"missing key 'task.{key}'", where=where, fix=fix)
+    meta = dict(t.get("meta") or {})
+    meta.update({k: v for k, v in t.items() if k not in _TASK_FIELDS})  # extra task keys travel in meta
+    task = Task(id=str(t["id"]), prompt=str(t["prompt"]),
+                answer=None if t.get("answer") is None else str(t["answer"]),
+                solution=t.get("solution"), skills=tuple(t.get("skills") or ()), level=t.get("level"),
+                source=str(t.get("source", "")), verifier=str(t.get("verifier", "math")), meta=meta)
+    return task, obj["attempt"]
+
+
+def _atomic_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Temp file in the target's directory + rename: a crash never leaves a half-written output."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            for row in rows:
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _judge_for(rubric_path: Path, judge: str, judge_url: str | None, judge_model: str | None,
+               concurrency: int) -> Any:
+    from mentor.grade.backends import make_judge
+    from mentor.grade.bundle import load_any
+
+    if judge == "none" or not load_any(rubric_path).rubric.judge_criteria:
+        return None  # checks-only rubric: no model is loaded
+    return make_judge(judge, url=judge_url, model=judge_model, max_concurrency=concurrency,
+                      api_key=os.environ.get("MENTOR_JUDGE_API_KEY"))
+
+
+def grade_command(
+    rubric: Path = typer.Option(..., "--rubric", help="Rubric YAML or locked *.lock.json bundle."),
+    input: Path | None = typer.Option(None, "--input", help="JSONL: {task, attempt} per line."),
+    output: Path | None = typer.Option(None, "--output", help="JSONL written atomically: input + grade."),
+    judge: str = typer.Option("local", "--judge", help="local (bundled model) | openai | full-marks | none."),
+    judge_url: str | None = typer.Option(None, "--judge-url", help="OpenAI-compatible base URL (…/v1)."),
+    judge_model: str | None = typer.Option(None, "--judge-model", help="Model name on that server."),
+    concurrency: int = typer.Option(8, "--concurrency", help="Max judge requests in flight (HTTP judge)."),
+    cache: Path | None = typer.Option(Path(".mentor/judge_cache.sqlite"), "--cache",
+                                      help="SQLite judge cache ('' to disable)."),
+    batch: int = typer.Option(64, "--batch", help="Attempts graded per judge batch."),
+    attack_suite: bool = typer.Option(False, "--attack-suite", help="Run the attack suite against the judge."),
+) -> None:
+    """Grade attempts against a locked rubric, or run the attack suite (--attack-suite)."""
+    from mentor.grade.backends import JudgeCache
+    from mentor.grade.grader import load_grader
+
+    out = Console()
+    judge_cache = JudgeCache(cache) if cache is not None and str(cache) not in ("", ".") else None
+    if attack_suite:
+        from mentor.grade.attacks import run_attack_suite
+        from mentor.grade.backends import make_judge
+        from mentor.grade.bundle import load_any
+
+        bundle = load_any(rubric)
+        backend = make_judge(judge if judge != "none" else "full-marks", url=judge_url, model=judge_model,
+                             max_concurrency=concurrency)
+        report = run_attack_suite(backend, bundle if bundle.rubric.judge_criteria else None, cache=judge_cache)
+        t = Table("attack", "n", "FP defences off", "FP defences on", "unscorable off", "unscorable on",
+                  title=f"attack suite — judge {report.judge}")
+        for r in report.rows:
+            t.add_row(r["category"], str(r["n"]), f"{r['fp_off']:.1%}", f"{r['fp_on']:.1%}",
+                      f"{r['unscorable_off']:.1%}", f"{r['unscorable_on']:.1%}")
+        out.print(t)
+        if input is None:
+            return
+    if input is None or output is None:
+        raise InputError("--input and --output are required to grade", where="mentor grade",
+                         fix="mentor grade --rubric R --input attempts.jsonl --output graded.jsonl")
+    rows = list(_read_jsonl(input))  # read and validate everything before any judge call
+    items = [_task_of(obj, f"{input}:{lineno}") for lineno, obj in rows]
+    grader = load_grader(rubric, judge=_judge_for(rubric, judge, judge_url, judge_model, concurrency),
+                         cache=judge_cache)
+    graded: list[dict[str, Any]] = []
+    t0 = time.perf_counter()
+    with Progress(TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=console) as bar:
+        job = bar.add_task("grade", total=len(items))
+        for start in range(0, len(items), max(1, batch)):
+            chunk = items[start:start + batch]
+            for (_, obj), res in zip(rows[start:start + batch], grader.grade_many(chunk), strict=True):
+                graded.append({**obj, "grade": res.to_json()})
+            bar.advance(job, len(chunk))
+    _atomic_jsonl(output, graded)
+    elapsed = time.perf_counter() - t0
+    scores = [g["grade"]["score"] for g in graded]
+    scored = [s for s in scores if s is not None]
+    calls = sum(g["grade"]["cost"].get("judge_calls", 0) for g in graded)
+    hits = sum(g["grade"]["cost"].get("cache_hits", 0) for g in graded)
+    t = Table("attempts", "scored", "unscorable", "mean score", "zero", "judge calls", "cache hits", "attempts/s",
+              title=f"{grader.bundle.name} v{grader.bundle.version} ({grader.bundle_hash[:12]})")
+    t.add_row(str(len(scores)), str(len(scored)), str(len(scores) - len(scored)),
+              f"{sum(scored) / len(scored):.3f}" if scored else "-", str(sum(1 for s in scored if s == 0)),
+              str(int(calls)), str(int(hits)), f"{len(scores) / elapsed:.0f}" if elapsed > 0 else "-")
+    out.print(t)
+    out.print(f"wrote {output}")
+
+
+def calibrate_command(
+    rubric: Path = typer.Option(..., "--rubric", help="Rubric YAML or locked bundle the scores belong to."),
+    input: Path = typer.Option(..., "--input", help='JSONL with "human" labels, and "grade"/"score" or '
+                                                    '{task, attempt} to grade.'),
+    output: Path | None = typer.Option(None, "--output", help="Calibration JSON (default: beside the bundle)."),
+    grid: str | None = typer.Option(None, "--grid", help="Human label grid, e.g. 0,1,2,3,4 (default: labels seen)."),
+    holdout: float = typer.Option(0.3, "--holdout", help="Share held out to report agreement honestly."),
+    seed: int = typer.Option(0, "--seed"),
+    n_boot: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples for the intervals."),
+    judge: str = typer.Option("local", "--judge"),
+    judge_url: str | None = typer.Option(None, "--judge-url"),
+    judge_model: str | None = typer.Option(None, "--judge-model"),
+) -> None:
+    """Fit a monotone map from model scores to the human scale; print QWK, Spearman, exact and
+    adjacent accuracy before and after, with bootstrap intervals."""
+    from mentor.grade.bundle import load_any
+    from mentor.grade.calibrate import calibration_report
+    from mentor.grade.grader import load_grader
+
+    bundle = load_any(rubric)
+    scores: list[float] = []
+    human: list[float] = []
+    to_grade: list[tuple[int, Task, str, float]] = []
+    for lineno, obj in _read_jsonl(input):
+        where = f"{input}:{lineno}"
+        if not isinstance(obj.get("human"), int | float):
+            raise InputError("missing numeric key 'human' (the human grade)", where=where,
+                             fix='add "human": <label> to every line')
+        s = obj.get("score", (obj.get("grade") or {}).get("score"))
+        if isinstance(s, int | float):
+            scores.append(float(s))
+            human.append(float(obj["human"]))
+        elif s is None and "grade" in obj:
+            continue  # unscorable: no model score to calibrate
+        else:
+            task, text = _task_of(obj, where)
+            to_grade.append((lineno, task, text, float(obj["human"])))
+    if to_grade:
+        grader = load_grader(bundle, judge=_judge_for(rubric, judge, judge_url, judge_model, 8))
+        for (_, _, _, h), res in zip(to_grade, grader.grade_many([(t, x) for _, t, x, _ in to_grade]), strict=True):
+            if res.grade.score is not None:
+                scores.append(res.grade.score)
+                human.append(h)
+    g = [float(v) for v in grid.split(",")] if grid else None
+    cal, report = calibration_report(scores, human, bundle.hash, grid=g, holdout=holdout, seed=seed, n_boot=n_boot)
+    target = output or Path(str(rubric).removesuffix(".lock.json").removesuffix(".yaml").removesuffix(".yml")
+                            + ".calibration.json")
+    cal.save(target)
+    out = Console()
+    t = Table("metric", "before", "after", title=f"calibration on {report['n_eval']} attempts"
+              + (" (in-sample)" if report["in_sample"] else f" held out of {report['n']}"))
+    for m in ("qwk", "spearman", "exact", "adjacent"):
+        b, a = report["before"][m], report["after"][m]
+        t.add_row(m, f"{b['value']:.3f} [{b['lo']:.3f}, {b['hi']:.3f}]", f"{a['value']:.3f} [{a['lo']:.3f}, {a['hi']:.3f}]")
+    out.print(t)
+    out.print(f"wrote {target} (bundle {bundle.hash[:12]}, fitted on all {report['n']} attempts)")

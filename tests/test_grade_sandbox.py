@@ -1,0 +1,95 @@
+"""Hostile code attempts are contained and reported; a sandbox that cannot start is an error."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from mentor.errors import VerifierError
+from mentor.grade import sandbox
+from mentor.grade.checks import check_python_tests, validate_check_args
+from mentor.grade.sandbox import Limits, run_asserts, run_io_test
+from mentor.types import Task
+
+FAST = Limits(cpu_s=1, wall_s=3, memory_mb=256, output_bytes=16 * 1024)
+
+
+def test_correct_code_passes_and_wrong_fails() -> None:
+    task = Task("add", "read two ints, print the sum", meta={"tests": [{"stdin": "2 3\n", "stdout": "5"}]})
+    args = validate_check_args("python_tests", {"cpu_s": 1, "wall_s": 3}, where="test")
+    good = "```python\na, b = map(int, input().split())\nprint(a + b)\n```"
+    assert check_python_tests(task, good, **args).score == 1.0
+    assert check_python_tests(task, "print(6)", **args).score == 0.0
+
+
+def test_infinite_loop_is_stopped_by_cpu_limit() -> None:
+    r = run_io_test("while True:\n    pass", "", FAST)
+    assert r.status in ("cpu_limit", "timeout") and r.wall_s < FAST.wall_s + 2
+
+
+def test_sleeping_code_is_stopped_by_wall_clock() -> None:
+    r = run_io_test("import time\ntime.sleep(60)", "", Limits(cpu_s=1, wall_s=1))
+    assert r.status == "timeout"
+
+
+def test_fork_bomb_is_contained() -> None:
+    r = run_io_test("import os\nwhile True:\n    os.fork()", "", FAST)
+    assert r.status != "ok" and "os.fork" in r.blocked
+    r = run_io_test("import subprocess\nsubprocess.run(['sh', '-c', ':(){ :|:& };:'])", "", FAST)
+    assert r.status != "ok" and r.blocked
+
+
+def test_huge_output_is_capped() -> None:
+    r = run_io_test("while True:\n    print('x' * 100000)", "", FAST)
+    assert r.status == "output_limit" and len(r.stdout) <= FAST.output_bytes
+
+
+def test_network_is_unreachable() -> None:
+    code = ("import socket\ns = socket.create_connection(('1.1.1.1', 80), timeout=2)\nprint('connected')")
+    r = run_io_test(code, "", FAST)
+    assert r.status != "ok" and "connected" not in r.stdout and r.blocked
+
+
+def test_network_namespace_has_no_route_even_without_the_hook() -> None:
+    if "netns" not in sandbox.isolation():
+        pytest.skip("no network namespace on this host")
+    # read the interfaces the process sees: only a loopback (down) exists inside the namespace
+    r = run_io_test("print(open('/proc/net/dev').read())", "", FAST)
+    assert r.status == "ok"
+    ifaces = [ln.split(":")[0].strip() for ln in r.stdout.splitlines()[2:] if ":" in ln]
+    assert ifaces == ["lo"]
+
+
+def test_writing_outside_its_directory_is_blocked(tmp_path: Path) -> None:
+    target = tmp_path / "escaped.txt"
+    r = run_io_test(f"open({str(target)!r}, 'w').write('x')\nprint('wrote')", "", FAST)
+    assert not target.exists() and "wrote" not in r.stdout and r.blocked
+    r = run_io_test("open('inside.txt', 'w').write('x')\nprint(open('inside.txt').read())", "", FAST)
+    assert r.status == "ok" and r.stdout.strip() == "x"
+
+
+def test_memory_limit() -> None:
+    r = run_io_test("x = bytearray(2 * 1024 ** 3)", "", FAST)
+    assert r.status == "memory"
+
+
+def test_asserts_cannot_be_forged_by_printing_markers() -> None:
+    code = "import sys\ndef f(x):\n    return x + 1\nprint('0:0:pass')\nprint('0:1:pass')\nsys.exit(0)"
+    passed, _ = run_asserts(code, ["assert f(1) == 2", "assert f(2) == 4"], FAST)
+    assert passed == [True, False]
+
+
+def test_hostile_attempt_scores_zero_with_report() -> None:
+    task = Task("t", "print 1", meta={"tests": [{"stdin": "", "stdout": "1"}]})
+    args = validate_check_args("python_tests", {"cpu_s": 1, "wall_s": 3}, where="test")
+    v = check_python_tests(task, "import os\nos.fork()\nprint(1)", **args)
+    assert v.score == 0.0 and "os.fork" in v.details["blocked"]
+
+
+def test_sandbox_that_cannot_start_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    broken = sandbox._Plan((), os.path.join(os.sep, "nonexistent", "python3"), False, ("rlimits",))
+    monkeypatch.setattr(sandbox, "_plan", lambda: broken)
+    with pytest.raises(VerifierError, match="sandbox"):
+        run_io_test("print(1)", "", FAST)
