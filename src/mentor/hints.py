@@ -1,0 +1,459 @@
+"""Hints for groups in which every attempt failed.
+
+A group with no success carries no learning signal. The loop re-rolls it with a hint, escalating only
+as far as needed to get a mixed group (Guide-GRPO, arXiv 2506.13923; the ladder of ALGORITHMS.md)::
+
+    level, used = 0, rerolls_this_step
+    while all_failed(rewards) and (h := next_hint(source, task, level, failed, pool, rng, policy, used)):
+        prompt = render_hinted_prompt(task.prompt, h)   # the student sees this; record h with each attempt
+        rewards = ... re-roll and grade ...
+        level, used = h.level, used + 1
+
+The loss of a guided attempt is computed under the plain task prompt (the lead's Guide-GRPO loss);
+`hint_reliance` measures how much a correct guided answer still depends on the hint.
+
+Hint sources (explicit registry, `build_hint_source`):
+
+- `ladder` — 1: format/method reminder; 2: one worked example of a similar task from the pool;
+  3..: a growing prefix of this task's reference solution, never its final answer line.
+- `llm` — a model writes the hint from the question, a failed attempt and the reference; hints that
+  leak the answer are rejected.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, Protocol
+
+import numpy as np
+
+from mentor.errors import ConfigError
+from mentor.types import Hint, Task
+
+__all__ = [
+    "HINT_SOURCES",
+    "HintPolicy",
+    "HintSource",
+    "LLMHinter",
+    "LadderHints",
+    "all_failed",
+    "build_hint_source",
+    "escalate",
+    "hint_reliance",
+    "hint_value",
+    "leaks_answer",
+    "next_hint",
+    "render_hinted_prompt",
+]
+
+
+class HintSource(Protocol):
+    name: str
+
+    def hint(
+        self, task: Task, level: int, failed: Sequence[str], pool: Sequence[Task], rng: np.random.Generator
+    ) -> Hint | None:
+        """The hint of this level, or None when the source has nothing at that level."""
+        ...
+
+    def max_level(self, task: Task) -> int: ...
+
+
+# --------------------------------------------------------------------------------------------
+# Placing a hint in the prompt
+
+# A worked example reads best before the question it prepares for; reminders and solution prefixes
+# are about *this* question, so they follow it.
+_BEFORE_QUESTION = frozenset({"example"})
+
+
+def render_hinted_prompt(prompt: str, hint: Hint) -> str:
+    """The task prompt with the hint placed in it (the loop wraps this in its chat template)."""
+    if hint.kind in _BEFORE_QUESTION:
+        return f"{hint.text}\n\n{prompt}"
+    return f"{prompt}\n\n{hint.text}"
+
+
+# --------------------------------------------------------------------------------------------
+# Escalation
+
+
+def all_failed(rewards: Sequence[float | None], threshold: float = 0.5) -> bool:
+    """True when at least one attempt was scored and none passed (unscorable ones are ignored)."""
+    scored = [r for r in rewards if r is not None]
+    return bool(scored) and all(r < threshold for r in scored)
+
+
+@dataclass(frozen=True)
+class HintPolicy:
+    """How far hints may go: `max_level` per task, `max_rerolls` re-rolled groups per step."""
+
+    max_level: int = 3
+    max_rerolls: int = 8
+
+    def __post_init__(self) -> None:
+        if self.max_level < 1 or self.max_rerolls < 0:
+            raise ConfigError(
+                f"hint policy needs max_level >= 1 and max_rerolls >= 0, got {self.max_level}, {self.max_rerolls}"
+            )
+
+
+def escalate(last_level: int, task_max_level: int, policy: HintPolicy, rerolls_used: int) -> int | None:
+    """The next hint level to try after a group all-failed at `last_level` (0 = no hint), or None.
+
+    Pure: one level up, never past the smaller of the policy cap and what the source has for this
+    task, and never once the step's re-roll budget is spent.
+    """
+    if rerolls_used >= policy.max_rerolls:
+        return None
+    level = last_level + 1
+    return level if level <= min(policy.max_level, task_max_level) else None
+
+
+def next_hint(
+    source: HintSource,
+    task: Task,
+    last_level: int,
+    failed: Sequence[str],
+    pool: Sequence[Task],
+    rng: np.random.Generator,
+    policy: HintPolicy,
+    rerolls_used: int,
+) -> Hint | None:
+    """The next hint for a group that all-failed at `last_level`, or None to stop re-rolling.
+
+    A level the source cannot fill for this task (say, no similar task in the pool for an example)
+    is skipped for the next one up, within the cap.
+    """
+    cap = source.max_level(task)
+    level = escalate(last_level, cap, policy, rerolls_used)
+    while level is not None:
+        h = source.hint(task, level, failed, pool, rng)
+        if h is not None:
+            return h
+        level = escalate(level, cap, policy, rerolls_used)
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Answer-leak detection
+
+_NUMBER = re.compile(r"[+-]?(?:\d[\d,]*(?:\.\d+)?|\.\d+)(?:\s*/\s*\d+)?")
+
+
+def _as_number(s: str) -> Fraction | None:
+    s = s.replace(",", "").replace(" ", "").strip()
+    try:
+        return Fraction(s)
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
+def _norm(s: str) -> str:
+    return re.sub(r"\s+", " ", s.strip().lower()).rstrip(".")
+
+
+def leaks_answer(text: str, answer: str | None) -> bool:
+    """Whether `text` gives away `answer`: the answer string as a whole word (case and spacing
+    normalised), or any number in the text equal to the answer's numeric value (so 12.0, 12 and 24/2
+    all leak an answer of 12). Deliberately strict: a hint that mentions the value for another reason
+    is rejected too."""
+    if answer is None or not answer.strip():
+        return False
+    ans = _norm(answer)
+    if re.search(rf"(?<!\w){re.escape(ans)}(?!\w)", _norm(text)):
+        return True
+    value = _as_number(answer)
+    if value is None:
+        return False
+    for m in _NUMBER.finditer(text):
+        found = _as_number(m.group())
+        if found is not None and found == value:
+            return True
+        # "-3" in "5-3": the sign may belong to an operator; check the unsigned number too.
+        if m.group()[0] in "+-":
+            found = _as_number(m.group()[1:])
+            if found is not None and found == value:
+                return True
+    return False
+
+
+# --------------------------------------------------------------------------------------------
+# The ladder
+
+
+def _answer_line(prefix: str) -> re.Pattern[str]:
+    return re.compile(rf"^\s*\W*{re.escape(prefix.rstrip(':'))}\s*:.*$", re.IGNORECASE | re.MULTILINE)
+
+
+def _worked(task: Task, prefix: str) -> str:
+    """A reference solution ending with the answer line (the format we want the student to copy)."""
+    body = (task.solution or "").strip()
+    if body and _answer_line(prefix).search(body):
+        return body
+    if not body:
+        body = "Work it out step by step, then give only the final value."
+    return f"{body}\n{prefix} {task.answer}"
+
+
+class LadderHints:
+    """Format reminder → one worked example → growing prefixes of the reference solution.
+
+    Level 1 (`format`): restates the required final line and a method reminder (`task.meta["method"]`
+    if the task source provides one). Level 2 (`example`): a different task with a reference answer,
+    of the same bucket if the pool has one, else the same source, else any; one whose text does not
+    contain this task's answer is preferred so the example cannot hand it over. Levels 3.. (`prefix`):
+    the first `fractions[i]` of this task's solution, cut at step (line) boundaries when it has at
+    least 3 lines and at words otherwise, with the answer line removed and strictly growing with the
+    level. With `hide_answer_value` (default) a prefix also stops before the first step that states
+    the answer's value (`leaks_answer`): a prefix ending in "... = 77" would let the student copy
+    rather than reason, which teaches the no-hint policy nothing. A level that cannot show more than
+    the level below returns None. A task without a solution stops at level 2.
+    """
+
+    name = "ladder"
+
+    def __init__(
+        self,
+        answer_prefix: str = "Answer:",
+        fractions: Sequence[float] = (1 / 3, 2 / 3),
+        method: str = "Work through the problem step by step before answering.",
+        hide_answer_value: bool = True,
+    ) -> None:
+        if not fractions or any(not 0 < f < 1 for f in fractions) or list(fractions) != sorted(fractions):
+            raise ConfigError(f"ladder: fractions must be increasing values in (0, 1), got {list(fractions)}")
+        self.answer_prefix = answer_prefix
+        self.fractions = tuple(float(f) for f in fractions)
+        self.method = method
+        self.hide_answer_value = bool(hide_answer_value)
+
+    def max_level(self, task: Task) -> int:
+        return 2 + len(self.fractions) if self._body(task) else 2
+
+    def _body(self, task: Task) -> str:
+        """The reference solution without its answer line(s)."""
+        answer_line = _answer_line(self.answer_prefix)
+        return "\n".join(ln for ln in (task.solution or "").splitlines() if not answer_line.match(ln)).strip()
+
+    def hint(
+        self, task: Task, level: int, failed: Sequence[str], pool: Sequence[Task], rng: np.random.Generator
+    ) -> Hint | None:
+        if level == 1:
+            return self._format(task)
+        if level == 2:
+            return self._example(task, pool, rng)
+        if 3 <= level <= self.max_level(task):
+            return self._prefix(task, level)
+        return None
+
+    def _format(self, task: Task) -> Hint:
+        method = str(task.meta.get("method", self.method))
+        text = (
+            f"Reminder: {method} Your reply must end with a final line of the form "
+            f"'{self.answer_prefix} <answer>', with only the answer after '{self.answer_prefix}'."
+        )
+        return Hint(level=1, kind="format", text=text)
+
+    def _example(self, task: Task, pool: Sequence[Task], rng: np.random.Generator) -> Hint | None:
+        others = [t for t in pool if t.id != task.id and t.answer is not None]
+        # Prefer examples that do not show this task's answer anywhere (same answer, or the value
+        # appearing in their working); fall back to any example rather than none.
+        safe = [
+            t for t in others
+            if not leaks_answer(f"{t.prompt}\n{_worked(t, self.answer_prefix)}", task.answer)
+        ]
+        others = safe or others
+        for tier in (
+            [t for t in others if t.bucket == task.bucket],
+            [t for t in others if t.source == task.source],
+            others,
+        ):
+            if tier:
+                # Sorted by id so the pick depends on the rng only, not on the pool's order.
+                tier = sorted(tier, key=lambda t: t.id)
+                ex = tier[int(rng.integers(len(tier)))]
+                text = (
+                    "Here is a solved example of a similar problem.\n\n"
+                    f"Problem: {ex.prompt}\nSolution: {_worked(ex, self.answer_prefix)}\n\n"
+                    "Now solve the next problem the same way."
+                )
+                return Hint(level=2, kind="example", text=text)
+        return None
+
+    def _units(self, body: str) -> list[int]:
+        """End offsets of the steps (lines) or, for short solutions, of the words of `body`."""
+        lines = [m.end() for m in re.finditer(r"[^\n]*\S[^\n]*", body)]
+        return lines if len(lines) >= 3 else [m.end() for m in re.finditer(r"\S+", body)]
+
+    def _prefix(self, task: Task, level: int) -> Hint | None:
+        body = self._body(task)
+        ends = self._units(body)
+        n = len(ends)
+        if n < 2:
+            return None
+        allowed = n - 1  # a "prefix" that is the whole solution would be no prefix
+        if self.hide_answer_value:
+            starts = [0, *ends[:-1]]
+            for i, (a, b) in enumerate(zip(starts, ends, strict=True)):
+                if leaks_answer(body[a:b], task.answer):
+                    allowed = min(allowed, i)  # stop before the first step that states the answer
+                    break
+        taken: list[int] = []
+        for f in self.fractions[: level - 2]:
+            k = max((taken[-1] if taken else 0) + 1, math.ceil(f * n))  # strictly longer at each level
+            taken.append(min(k, allowed))
+        if not taken or taken[-1] < 1 or (len(taken) > 1 and taken[-1] <= taken[-2]):
+            return None  # nothing longer than the last level can be shown
+        text = body[: ends[taken[-1] - 1]].rstrip()
+        # Second guard: never show an answer line, even one the solution wrote mid-line.
+        cut = re.search(rf"{re.escape(self.answer_prefix.rstrip(':'))}\s*:", text, re.IGNORECASE)
+        if cut:
+            text = text[: cut.start()].rstrip()
+        if not text:
+            return None
+        return Hint(
+            level=level,
+            kind="prefix",
+            text=f"Here is the beginning of a solution. Continue it and finish with the answer line:\n{text}",
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# A model as hinter (HiLL, arXiv 2604.00698)
+
+LLM_HINT_TEMPLATE = """You are a tutor. A student failed the problem below. Write ONE short hint \
+(at most two sentences) that helps with the next step. Do NOT state the final answer or any number \
+equal to it.
+Hint strength: {strength}
+
+Problem:
+{question}
+
+Reference solution (for you only, do not copy it):
+{reference}
+
+The student's failed attempt:
+<<<
+{attempt}
+>>>
+
+Hint:"""
+
+_STRENGTH = {1: "a gentle nudge about the method", 2: "name the key step the student missed"}
+
+
+class LLMHinter:
+    """Asks `generate(prompt) -> str` for a hint; rejects candidates that leak the answer.
+
+    `generate` is a callable the loop wires (config args cannot hold one):
+    `build_hint_source("llm", {**spec.args, "generate": fn})`. Up to `candidates` calls per hint; the
+    first non-leaking, non-empty one wins; None if all leak. Errors from `generate` propagate: a broken
+    hinter is an error, not "no hint".
+    """
+
+    name = "llm"
+
+    def __init__(
+        self,
+        generate: Callable[[str], str],
+        candidates: int = 3,
+        levels: int = 2,
+        answer_prefix: str = "Answer:",
+        template: str = LLM_HINT_TEMPLATE,
+        max_attempt_chars: int = 2000,
+    ) -> None:
+        if not callable(generate):
+            raise ConfigError("llm hinter needs a callable 'generate'", fix="the loop passes the model's generate fn")
+        if candidates < 1 or levels < 1:
+            raise ConfigError(f"llm hinter needs candidates >= 1 and levels >= 1, got {candidates}, {levels}")
+        self.generate = generate
+        self.candidates = int(candidates)
+        self.levels = int(levels)
+        self.answer_prefix = answer_prefix
+        self.template = template
+        self.max_attempt_chars = int(max_attempt_chars)
+        self.rejected = 0  # leaking candidates thrown away, for the report
+
+    def max_level(self, task: Task) -> int:
+        return self.levels
+
+    def hint(
+        self, task: Task, level: int, failed: Sequence[str], pool: Sequence[Task], rng: np.random.Generator
+    ) -> Hint | None:
+        if not 1 <= level <= self.levels:
+            return None
+        attempt = failed[int(rng.integers(len(failed)))] if failed else "(no attempt recorded)"
+        # The attempt is the student's text: keep it short and fenced so it cannot pose as instructions.
+        attempt = attempt[-self.max_attempt_chars :].replace(">>>", "> > >").replace("<<<", "< < <")
+        reference = (task.solution or "").strip() or f"{self.answer_prefix} {task.answer}"
+        prompt = self.template.format(
+            strength=_STRENGTH.get(level, "point out the decisive step, without the result"),
+            question=task.prompt,
+            reference=reference,
+            attempt=attempt,
+        )
+        for _ in range(self.candidates):
+            text = self.generate(prompt).strip()
+            if not text:
+                continue
+            if leaks_answer(text, task.answer):
+                self.rejected += 1
+                continue
+            return Hint(level=level, kind="llm", text=f"Hint: {text}")
+        return None
+
+
+HINT_SOURCES: dict[str, type] = {"ladder": LadderHints, "llm": LLMHinter}
+
+
+def build_hint_source(name: str, args: Mapping[str, Any] | None = None) -> HintSource:
+    """Build a hint source from its registry name and arguments (the config's `{name, args}`)."""
+    args = dict(args or {})
+    cls = HINT_SOURCES.get(name)
+    if cls is None:
+        raise ConfigError(f"unknown hint source '{name}'", fix=f"use one of: {', '.join(sorted(HINT_SOURCES))}")
+    valid = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    unknown = sorted(set(args) - set(valid))
+    if unknown:
+        raise ConfigError(
+            f"unknown argument(s) {', '.join(unknown)} for hint source '{name}'",
+            fix=f"valid arguments: {', '.join(valid)}",
+        )
+    if name == "llm" and "generate" not in args:
+        raise ConfigError("the 'llm' hint source needs a 'generate' callable", fix="wire the hinter model in the loop")
+    return cls(**args)
+
+
+# --------------------------------------------------------------------------------------------
+# Measuring hints
+
+
+def hint_value(pass_rate: float, n: int | None = None) -> float:
+    """What a hint is worth by the group it creates: p̂(1−p̂), or with `n` the chance the group of n
+    is mixed, 1 − p̂ⁿ − (1−p̂)ⁿ (HiLL)."""
+    p = min(max(float(pass_rate), 0.0), 1.0)
+    return p * (1 - p) if n is None else 1.0 - p**n - (1.0 - p) ** n
+
+
+def hint_reliance(logp_without: Sequence[float], logp_with: Sequence[float]) -> float:
+    """How much correct guided answers still depend on the hint: mean log p(y|q,h) − mean log p(y|q).
+
+    Each input holds, per correct guided attempt y (same attempts, same order), the *per-token mean*
+    log-probability of y's tokens under the policy: `logp_without` with the plain prompt q, `logp_with`
+    with the hinted prompt. Per-token means keep long answers from dominating.
+
+    Sign: ALGORITHMS.md writes Δ = mean log p(y|q) − mean log p(y|q,h), which is ≤ 0 when the hint
+    helps and *rises* to 0 as the student internalises it. We return −Δ, the gap, so that it is ≥ 0 and
+    *falls* toward 0 as the issue asks to plot it (0 = the success transfers to the no-hint policy).
+    NaN when there is no correct guided attempt to measure.
+    """
+    if len(logp_without) != len(logp_with):
+        raise ValueError(f"hint_reliance: {len(logp_without)} no-hint values vs {len(logp_with)} hinted")
+    if not logp_with:
+        return math.nan
+    return float(np.mean(logp_with) - np.mean(logp_without))

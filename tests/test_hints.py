@@ -1,0 +1,224 @@
+"""The hint ladder, its escalation and cap, answer-leak rejection and the hint measures."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pytest
+
+from mentor.errors import ConfigError
+from mentor.hints import (
+    HintPolicy,
+    LadderHints,
+    LLMHinter,
+    all_failed,
+    build_hint_source,
+    escalate,
+    hint_reliance,
+    hint_value,
+    leaks_answer,
+    next_hint,
+    render_hinted_prompt,
+)
+from mentor.types import Hint, Task
+
+SOLUTION = "Add the tens: 30 + 40 = 70.\nAdd the ones: 2 + 5 = 7.\nCombine: 70 + 7 = 77.\nAnswer: 77"
+
+
+def task(i: int, source: str = "rg:add", level: int = 0, solution: str | None = SOLUTION, answer: str = "77") -> Task:
+    return Task(id=f"t{i}", prompt=f"What is 32 + 45? ({i})", answer=answer, solution=solution,
+                source=source, level=level)
+
+
+POOL = [task(0), task(1, answer="12"), task(2, level=1, answer="13"), task(3, source="rg:mul", answer="14")]
+
+
+def climb(source, t: Task, policy: HintPolicy, pool=POOL, seed: int = 0) -> list[Hint]:
+    """The hints the loop would try for a group that keeps failing."""
+    rng = np.random.default_rng(seed)
+    hints, level, used = [], 0, 0
+    while (h := next_hint(source, t, level, ["wrong"], pool, rng, policy, used)) is not None:
+        hints.append(h)
+        level, used = h.level, used + 1
+    return hints
+
+
+def test_ladder_escalates_in_order_up_to_the_cap() -> None:
+    ladder = build_hint_source("ladder", {})
+    hints = climb(ladder, POOL[0], HintPolicy(max_level=10))
+    assert [(h.level, h.kind) for h in hints] == [(1, "format"), (2, "example"), (3, "prefix"), (4, "prefix")]
+    assert len(hints[3].text) > len(hints[2].text)  # the prefix grows
+    assert "Answer: <answer>" in hints[0].text
+    # The per-task cap and the per-step re-roll budget both stop the climb.
+    assert [h.level for h in climb(ladder, POOL[0], HintPolicy(max_level=2))] == [1, 2]
+    assert [h.level for h in climb(ladder, POOL[0], HintPolicy(max_level=10, max_rerolls=1))] == [1]
+
+
+def test_escalate_is_a_pure_step_up() -> None:
+    policy = HintPolicy(max_level=3, max_rerolls=4)
+    assert escalate(0, 5, policy, 0) == 1
+    assert escalate(2, 5, policy, 3) == 3
+    assert escalate(3, 5, policy, 0) is None  # policy cap
+    assert escalate(2, 2, policy, 0) is None  # the source has nothing stronger for this task
+    assert escalate(0, 5, policy, 4) is None  # step budget spent
+
+
+def test_task_without_solution_stops_at_the_example() -> None:
+    ladder = LadderHints()
+    bare = task(9, solution=None)
+    assert ladder.max_level(bare) == 2
+    assert [h.level for h in climb(ladder, bare, HintPolicy(max_level=10))] == [1, 2]
+
+
+def test_worked_example_is_another_task_of_the_same_bucket() -> None:
+    ladder = LadderHints()
+    pool = [task(i, answer=str(i + 100), solution=None) for i in range(6)] + [task(50, level=3), task(51, source="rg:mul")]
+    seen = set()
+    for seed in range(20):
+        h = ladder.hint(pool[0], 2, ["x"], pool, np.random.default_rng(seed))
+        assert h is not None and h.kind == "example"
+        shown = re.search(r"\((\d+)\)", h.text).group(1)
+        assert shown in {"1", "2", "3", "4", "5"}  # same bucket, never the task itself
+        seen.add(shown)
+        assert h.text.rstrip().endswith("Now solve the next problem the same way.")
+        assert f"Answer: {int(shown) + 100}" in h.text  # solved by its own reference
+    assert len(seen) > 1
+    # Deterministic for a seed, whatever the pool's order.
+    a = ladder.hint(pool[0], 2, [], pool, np.random.default_rng(5))
+    b = ladder.hint(pool[0], 2, [], list(reversed(pool)), np.random.default_rng(5))
+    assert a == b
+
+
+def test_example_falls_back_to_source_and_avoids_sharing_the_answer() -> None:
+    ladder = LadderHints()
+    same_answer = task(1)  # same bucket, same answer 77: showing it would hand over the answer
+    other_level = task(2, level=4, answer="5", solution=None)
+    h = ladder.hint(task(0), 2, [], [task(0), same_answer, other_level], np.random.default_rng(0))
+    assert h is not None and "(2)" in h.text and "Answer: 5" in h.text and "77" not in h.text
+    # Nothing else in the pool: no example, and the loop skips straight to the solution prefix.
+    assert ladder.hint(task(0), 2, [], [task(0)], np.random.default_rng(0)) is None
+    hints = climb(ladder, task(0), HintPolicy(max_level=3), pool=[task(0)])
+    assert [h.kind for h in hints] == ["format", "prefix"]
+
+
+@pytest.mark.parametrize(
+    "solution,shown",
+    [
+        (SOLUTION, 2),
+        ("32 plus 45 is 77 so the answer is clear\nAnswer: 77", 2),
+        ("Step 1: 32 + 45.\nAnswer: 77\nStep 2: check it.\nStep 3: done.", 2),  # answer line mid-text
+        ("**Answer:** 77", 0),
+        ("first second third fourth fifth sixth seventh eighth ninth", 4),
+    ],
+)
+@pytest.mark.parametrize("hide_value", [True, False])
+def test_prefix_hints_never_show_the_answer(solution: str, shown: int, hide_value: bool) -> None:
+    ladder = LadderHints(fractions=(0.25, 0.5, 0.75, 0.99), hide_answer_value=hide_value)
+    t = task(0, solution=solution)
+    bodies = []
+    for level in range(3, 7):
+        h = ladder.hint(t, level, [], POOL, np.random.default_rng(0))
+        if h is None:
+            continue
+        assert h.kind == "prefix" and h.level == level
+        body = h.text.split("\n", 1)[1]
+        assert not re.search(r"answer\s*:", body, re.IGNORECASE)  # never the final answer line
+        assert len(body) < len(solution.strip())
+        if hide_value:
+            assert not leaks_answer(body, t.answer)  # nor the answer's value
+        bodies.append(body)
+    assert len(bodies) >= shown
+    assert bodies == sorted(bodies, key=len) and len(set(bodies)) == len(bodies)  # strictly growing
+
+
+def test_prefix_is_cut_at_steps_and_grows() -> None:
+    ladder = LadderHints()
+    t = task(0)
+    third = ladder.hint(t, 3, [], POOL, np.random.default_rng(0))
+    two_thirds = ladder.hint(t, 4, [], POOL, np.random.default_rng(0))
+    assert third is not None and two_thirds is not None
+    assert third.text.endswith("Add the tens: 30 + 40 = 70.")
+    assert two_thirds.text.endswith("Add the ones: 2 + 5 = 7.")
+    assert ladder.hint(t, 5, [], POOL, np.random.default_rng(0)) is None
+
+
+def test_hint_placement_in_the_prompt() -> None:
+    q = "What is 2 + 2?"
+    assert render_hinted_prompt(q, Hint(2, "example", "EXAMPLE")).startswith("EXAMPLE")
+    assert render_hinted_prompt(q, Hint(1, "format", "REMIND")) == f"{q}\n\nREMIND"
+    assert render_hinted_prompt(q, Hint(3, "prefix", "PREFIX")).startswith(q)
+
+
+# ----------------------------------------------------------------------------------------------
+# The LLM hinter
+
+
+def scripted(replies: list[str]):
+    calls: list[str] = []
+
+    def generate(prompt: str) -> str:
+        calls.append(prompt)
+        return replies[len(calls) - 1]
+
+    return generate, calls
+
+
+def test_llm_hinter_rejects_leaking_hints() -> None:
+    t = task(0)
+    gen, calls = scripted(["The answer is 77.", "It comes to 77.0 in total", "Line up the tens and the ones first."])
+    hinter = build_hint_source("llm", {"generate": gen, "candidates": 3})
+    h = hinter.hint(t, 1, ["Answer: 7"], POOL, np.random.default_rng(0))
+    assert h == Hint(1, "llm", "Hint: Line up the tens and the ones first.")
+    assert len(calls) == 3 and hinter.rejected == 2
+    assert "What is 32 + 45?" in calls[0] and "Answer: 7" in calls[0] and SOLUTION in calls[0]
+
+
+def test_llm_hinter_returns_none_when_every_candidate_leaks() -> None:
+    gen, _ = scripted(["77", "it is seventy-seven, i.e. 154/2", "  "])
+    hinter = LLMHinter(gen, candidates=3)
+    assert hinter.hint(task(0), 1, ["x"], POOL, np.random.default_rng(0)) is None
+    assert hinter.hint(task(0), 3, ["x"], POOL, np.random.default_rng(0)) is None  # above its levels
+
+
+def test_leak_detection() -> None:
+    assert leaks_answer("so we get 1,234", "1234")
+    assert leaks_answer("subtract: 5-3", "3")
+    assert leaks_answer("the result is -0.5", "-1/2")
+    assert leaks_answer("It is Paris.", "paris")
+    assert not leaks_answer("It is Parisian food.", "paris")
+    assert not leaks_answer("carry the one", "77")
+    assert not leaks_answer("77", None)
+
+
+def test_registry_rejects_unknown_sources_and_arguments() -> None:
+    with pytest.raises(ConfigError, match="ladder, llm"):
+        build_hint_source("oracle", {})
+    with pytest.raises(ConfigError, match="generate"):
+        build_hint_source("llm", {})
+    with pytest.raises(ConfigError, match="fraction"):
+        build_hint_source("ladder", {"fraction": [0.5]})
+    with pytest.raises(ConfigError):
+        build_hint_source("ladder", {"fractions": [0.7, 0.3]})
+
+
+# ----------------------------------------------------------------------------------------------
+# Measures
+
+
+def test_all_failed_ignores_unscorable() -> None:
+    assert all_failed([0.0, None, 0.2])
+    assert not all_failed([0.0, 1.0])
+    assert not all_failed([None, None])  # nothing scored: not evidence of failure
+
+
+def test_hint_value_and_reliance() -> None:
+    assert hint_value(0.5) == 0.25 and hint_value(0.0) == 0.0 and hint_value(1.0) == 0.0
+    assert hint_value(0.5, n=2) == pytest.approx(0.5)
+    # Guided answers far more likely with the hint than without: high reliance; equal: none.
+    assert hint_reliance([-3.0, -2.0], [-0.5, -0.5]) == pytest.approx(2.0)
+    assert hint_reliance([-0.5, -0.7], [-0.5, -0.7]) == 0.0
+    assert math.isnan(hint_reliance([], []))
+    with pytest.raises(ValueError):
+        hint_reliance([-1.0], [])
