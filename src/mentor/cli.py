@@ -10,7 +10,15 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from mentor.errors import MentorError
@@ -205,7 +213,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, standalone_mode=True)
     except MentorError as exc:
-        console.print(f"[bold red]error:[/] {exc.render()}", highlight=False)
+        # escape: the message quotes user input ("[/x]" would be read as markup); soft_wrap: a path
+        # must not be folded across lines at the 80 columns rich assumes when stderr is not a terminal.
+        console.print(f"[bold red]error:[/] {escape(exc.render())}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         console.print("interrupted: committed steps are kept; continue with `mentor train --resume RUN_DIR`")

@@ -123,12 +123,12 @@ class RunStore:
                 where=str(run_dir),
                 fix="pass a directory written by `mentor train` (it holds run.sqlite); `mentor runs` lists them",
             )
-        if readonly:
-            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-            conn.row_factory = sqlite3.Row
-        else:
-            conn = _connect(path)
-        try:
+        try:  # _connect's PRAGMA is the first read of the file: a non-database fails there
+            if readonly:
+                conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+                conn.row_factory = sqlite3.Row
+            else:
+                conn = _connect(path)
             version = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"not a Mentor run store ({exc}).", where=str(path),

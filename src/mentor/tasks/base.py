@@ -11,7 +11,7 @@ import random
 from collections.abc import Callable, Sequence
 from typing import Literal, Protocol
 
-from mentor.config import TaskSpec, TasksConfig
+from mentor.config import TasksConfig, TaskSpec
 from mentor.errors import TaskError
 from mentor.types import Task
 

@@ -70,7 +70,7 @@ class GroupRecord:
     @property
     def trained(self) -> tuple[list[Attempt], list[Grade]]:
         """The attempts the loss sees: the last guided re-roll if one was kept, else the no-hint group."""
-        for hint, attempts, grades in reversed(self.rerolls):
+        for _hint, attempts, grades in reversed(self.rerolls):
             if _is_mixed(grades):
                 return attempts, grades
         return self.attempts, self.grades
@@ -239,6 +239,9 @@ def build_run(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False) -> R
             raise StoreError("the run was started with another configuration.", where=str(run_dir),
                              fix="resume without --config/--set (the stored config is used), or start a new run")
         pool, heldout = store.load_tasks("train"), store.load_tasks("heldout")
+        if not pool:  # killed between creating the store and saving its tasks: the mix is deterministic
+            pool, heldout = load_task_mix(cfg.tasks, cfg.seed)
+            store.save_tasks(pool, heldout)
     else:
         pool, heldout = load_task_mix(cfg.tasks, cfg.seed)
         plugins = {"selector": cfg.curriculum.selector.model_dump(), "credit": cfg.credit.assigner.model_dump(),
