@@ -22,7 +22,6 @@ gets all-zero rows, and no extra rollouts or judge calls are spent on it; an uns
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -30,6 +29,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from mentor.errors import JudgeError, MentorError
+from mentor.grade.defences import ws_normalise
 from mentor.segment import Segmenter, build_segmenter
 from mentor.types import Advantages, Attempt, StepSpan, Task
 
@@ -406,11 +406,6 @@ class MonteCarloAssigner:
 # critique (CAPO)
 
 
-def _norm_ws(s: str) -> str:
-    # Whitespace-normalised, otherwise verbatim: the same rule grading applies to judge evidence.
-    return re.sub(r"\s+", " ", s).strip()
-
-
 def verified_flags(critique: CritiqueResult, spans: Sequence[StepSpan]) -> set[int]:
     """Steps a critique flags *with evidence*: the step exists and the quote, whitespace-normalised,
     occurs verbatim in that step's text. A flag without a real quote earns no penalty (a judge that
@@ -421,8 +416,8 @@ def verified_flags(critique: CritiqueResult, spans: Sequence[StepSpan]) -> set[i
 def _flag_ok(flag: StepFlag, spans: Sequence[StepSpan]) -> bool:
     if not 0 <= flag.step < len(spans):
         return False
-    q = _norm_ws(flag.quote)
-    return bool(q) and q in _norm_ws(spans[flag.step].text)
+    q = ws_normalise(flag.quote)
+    return bool(q) and q in ws_normalise(spans[flag.step].text)
 
 
 def combine_flags(per_critique: Sequence[set[int]], mode: str) -> set[int]:

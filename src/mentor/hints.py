@@ -27,12 +27,12 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Any, Protocol
 
 import numpy as np
 
 from mentor.errors import ConfigError
+from mentor.grade.answer import as_number, normalise
 from mentor.types import Hint, Task
 
 __all__ = [
@@ -146,18 +146,6 @@ def next_hint(
 _NUMBER = re.compile(r"[+-]?(?:\d[\d,]*(?:\.\d+)?|\.\d+)(?:\s*/\s*\d+)?")
 
 
-def _as_number(s: str) -> Fraction | None:
-    s = s.replace(",", "").replace(" ", "").strip()
-    try:
-        return Fraction(s)
-    except (ValueError, ZeroDivisionError):
-        return None
-
-
-def _norm(s: str) -> str:
-    return re.sub(r"\s+", " ", s.strip().lower()).rstrip(".")
-
-
 def leaks_answer(text: str, answer: str | None) -> bool:
     """Whether `text` gives away `answer`: the answer string as a whole word (case and spacing
     normalised), or any number in the text equal to the answer's numeric value (so 12.0, 12 and 24/2
@@ -165,19 +153,19 @@ def leaks_answer(text: str, answer: str | None) -> bool:
     is rejected too."""
     if answer is None or not answer.strip():
         return False
-    ans = _norm(answer)
-    if re.search(rf"(?<!\w){re.escape(ans)}(?!\w)", _norm(text)):
+    ans = normalise(answer)
+    if re.search(rf"(?<!\w){re.escape(ans)}(?!\w)", normalise(text)):
         return True
-    value = _as_number(answer)
+    value = as_number(answer)
     if value is None:
         return False
     for m in _NUMBER.finditer(text):
-        found = _as_number(m.group())
+        found = as_number(m.group())
         if found is not None and found == value:
             return True
         # "-3" in "5-3": the sign may belong to an operator; check the unsigned number too.
         if m.group()[0] in "+-":
-            found = _as_number(m.group()[1:])
+            found = as_number(m.group()[1:])
             if found is not None and found == value:
                 return True
     return False
@@ -185,6 +173,26 @@ def leaks_answer(text: str, answer: str | None) -> bool:
 
 # --------------------------------------------------------------------------------------------
 # The ladder
+
+
+def _parse_rungs(levels: Sequence[str]) -> list[tuple[str, int]]:
+    """Ladder rungs from names: "format", "example" or "example:K" (K worked examples), "prefix"
+    (expands to one rung per solution fraction). Order is escalation order."""
+    rungs: list[tuple[str, int]] = []
+    for raw in levels:
+        name, _, count = str(raw).partition(":")
+        if name not in ("format", "example", "prefix") or (count and (name != "example" or not count.isdigit()
+                                                                     or int(count) < 1)):
+            raise ConfigError(
+                f"ladder: unknown level '{raw}'.",
+                where="hints.source.args.levels",
+                fix="use format, example, example:K (K worked examples) or prefix, in escalation order",
+            )
+        rungs.append((name, int(count) if count else (1 if name == "example" else 0)))
+    if not rungs:
+        raise ConfigError("ladder: no levels given.", where="hints.source.args.levels",
+                          fix="e.g. levels: [format, example, prefix]")
+    return rungs
 
 
 def _answer_line(prefix: str) -> re.Pattern[str]:
@@ -224,6 +232,7 @@ class LadderHints:
         fractions: Sequence[float] = (1 / 3, 2 / 3),
         method: str = "Work through the problem step by step before answering.",
         hide_answer_value: bool = True,
+        levels: Sequence[str] = ("format", "example", "prefix"),
     ) -> None:
         if not fractions or any(not 0 < f < 1 for f in fractions) or list(fractions) != sorted(fractions):
             raise ConfigError(f"ladder: fractions must be increasing values in (0, 1), got {list(fractions)}")
@@ -231,9 +240,11 @@ class LadderHints:
         self.fractions = tuple(float(f) for f in fractions)
         self.method = method
         self.hide_answer_value = bool(hide_answer_value)
+        self.rungs = _parse_rungs(levels)
 
     def max_level(self, task: Task) -> int:
-        return 2 + len(self.fractions) if self._body(task) else 2
+        fixed = [r for r in self.rungs if r[0] != "prefix"]
+        return len(fixed) + (len(self.fractions) if self._body(task) and ("prefix", 0) in self.rungs else 0)
 
     def _body(self, task: Task) -> str:
         """The reference solution without its answer line(s)."""
@@ -243,13 +254,28 @@ class LadderHints:
     def hint(
         self, task: Task, level: int, failed: Sequence[str], pool: Sequence[Task], rng: np.random.Generator
     ) -> Hint | None:
-        if level == 1:
-            return self._format(task)
-        if level == 2:
-            return self._example(task, pool, rng)
-        if 3 <= level <= self.max_level(task):
-            return self._prefix(task, level)
-        return None
+        if not 1 <= level <= self.max_level(task):
+            return None
+        kind, shots = self._rung(task, level)
+        if kind == "format":
+            return Hint(level=level, kind="format", text=self._format(task).text)
+        if kind == "example":
+            hint = self._example(task, pool, rng, shots)
+            return None if hint is None else Hint(level=level, kind=hint.kind, text=hint.text, shots=hint.shots)
+        prefix_level = 3 + (shots - 1)  # the i-th prefix rung, in the numbering `_prefix` expects
+        hint = self._prefix(task, prefix_level)
+        return None if hint is None else Hint(level=level, kind=hint.kind, text=hint.text)
+
+    def _rung(self, task: Task, level: int) -> tuple[str, int]:
+        """(kind, n) of a level: n = number of worked examples, or which prefix fraction (1-based)."""
+        expanded: list[tuple[str, int]] = []
+        for kind, n in self.rungs:
+            if kind == "prefix":
+                if self._body(task):
+                    expanded.extend(("prefix", i + 1) for i in range(len(self.fractions)))
+            else:
+                expanded.append((kind, n))
+        return expanded[level - 1]
 
     def _format(self, task: Task) -> Hint:
         method = str(task.meta.get("method", self.method))
@@ -259,7 +285,7 @@ class LadderHints:
         )
         return Hint(level=1, kind="format", text=text)
 
-    def _example(self, task: Task, pool: Sequence[Task], rng: np.random.Generator) -> Hint | None:
+    def _example(self, task: Task, pool: Sequence[Task], rng: np.random.Generator, shots: int = 1) -> Hint | None:
         others = [t for t in pool if t.id != task.id and t.answer is not None]
         # Prefer examples that do not show this task's answer anywhere (same answer, or the value
         # appearing in their working); fall back to any example rather than none.
@@ -276,13 +302,14 @@ class LadderHints:
             if tier:
                 # Sorted by id so the pick depends on the rng only, not on the pool's order.
                 tier = sorted(tier, key=lambda t: t.id)
-                ex = tier[int(rng.integers(len(tier)))]
-                text = (
-                    "Here is a solved example of a similar problem.\n\n"
-                    f"Problem: {ex.prompt}\nSolution: {_worked(ex, self.answer_prefix)}\n\n"
-                    "Now solve the next problem the same way."
-                )
-                return Hint(level=2, kind="example", text=text)
+                picks = rng.choice(len(tier), size=min(shots, len(tier)), replace=False)
+                examples = [tier[int(i)] for i in picks]
+                pairs = tuple((ex.prompt, _worked(ex, self.answer_prefix)) for ex in examples)
+                intro = ("Here is a solved example of a similar problem." if len(pairs) == 1
+                         else f"Here are {len(pairs)} solved examples of similar problems.")
+                body = "\n\n".join(f"Problem: {q}\nSolution: {a}" for q, a in pairs)
+                text = f"{intro}\n\n{body}\n\nNow solve the next problem the same way."
+                return Hint(level=2, kind="example", text=text, shots=pairs)
         return None
 
     def _units(self, body: str) -> list[int]:

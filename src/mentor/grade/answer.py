@@ -48,7 +48,8 @@ def extract_answer(text: str, prefix: str = "Answer:") -> str | None:
 _NUM = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)(/\d+)?$")
 
 
-def _as_number(s: str) -> Fraction | None:
+def as_number(s: str) -> Fraction | None:
+    """The exact value of a plain number ('1,234', '-0.5', '3/4'), or None for anything else."""
     s = s.replace(",", "").replace(" ", "")
     if not _NUM.match(s):
         return None
@@ -75,7 +76,7 @@ def verify_math(task: Task, extracted: str) -> float:
     math-verify for everything symbolic."""
     if task.answer is None:
         raise VerifierError(f"task {task.id} has no reference answer for the 'math' verifier")
-    gold_n, pred_n = _as_number(task.answer), _as_number(extracted)
+    gold_n, pred_n = as_number(task.answer), as_number(extracted)
     if gold_n is not None and pred_n is not None:
         return float(gold_n == pred_n)
     if normalise(extracted) == normalise(task.answer):

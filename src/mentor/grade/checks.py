@@ -23,7 +23,7 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from mentor.errors import RubricError, VerifierError
-from mentor.grade.answer import _as_number, extract_answer, get_verifier, normalise
+from mentor.grade.answer import as_number, extract_answer, get_verifier, normalise
 from mentor.types import Task, Verdict
 
 
@@ -189,12 +189,12 @@ def check_numeric(task: Task, text: str, *, expected: float | None, rel_tol: flo
                   prefix: str) -> Verdict:
     if expected is None:
         ref_s = _reference(task, None, "numeric")
-        ref_n = _as_number(ref_s)
+        ref_n = as_number(ref_s)
         if ref_n is None:
             raise VerifierError(f"reference answer {ref_s!r} of task {task.id} is not a number")
         expected = float(ref_n)
     got_s = extract_answer(text, prefix)
-    got = _as_number(got_s) if got_s is not None else None
+    got = as_number(got_s) if got_s is not None else None
     if got is None:
         return Verdict("numeric", 0.0, "no numeric final answer", {"extracted": got_s})
     ok = math.isclose(float(got), expected, rel_tol=rel_tol, abs_tol=abs_tol)
