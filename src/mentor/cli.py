@@ -70,9 +70,9 @@ def train(
     from mentor.train.loop import train as run_training
 
     if resume is not None:
-        if config or set_ or preset:
-            raise MentorError("--resume uses the configuration stored with the run.", where="--resume",
-                              fix="drop --config/--set/--preset when resuming")
+        if config or set_ or preset or run_dir:
+            raise MentorError("--resume uses the configuration and directory stored with the run.",
+                              where="--resume", fix="drop --config/--set/--preset/--run-dir when resuming")
         store = RunStore.open(resume)
         cfg = RunConfig.model_validate(store.config)
         store.close()

@@ -76,7 +76,7 @@ class SamplingConfig(_Strict):
 
 
 class OptimConfig(_Strict):
-    steps: int = Field(default=40, ge=0)
+    steps: int = Field(default=30, ge=0)
     # Stop once this many attempts have been sampled (hinted re-rolls included), even before `steps`:
     # how `mentor compare` gives both arms the same rollout budget.
     rollout_budget: int | None = Field(default=None, ge=1)
@@ -114,10 +114,19 @@ class HintsConfig(_Strict):
     source: PluginSpec = Field(default_factory=lambda: PluginSpec(name="ladder"))
     max_level: int = Field(default=3, ge=1)
     gamma_quantile: float = Field(default=0.9, gt=0, le=1)  # Guide-GRPO ratio shaping r/(r+γ)
+    # Train a rescued group's failed no-hint attempts too (negative credit under their own, on-policy
+    # context) instead of replacing the group by its guided re-roll as Guide-GRPO does.
+    merge_failed: bool = False
+    # How guided tokens are weighted under the no-hint prompt: "guide" = Guide-GRPO's r/(r+γ) (bounded,
+    # but at most 1/4 of an on-policy token's gradient); "unit" = no importance correction (biased: as
+    # if the no-hint policy had sampled them; full-strength gradient). An ablation switch.
+    guided_weight: Literal["guide", "unit"] = "guide"
 
 
 class CreditConfig(_Strict):
     assigner: PluginSpec = Field(default_factory=lambda: PluginSpec(name="outcome"))
+    segmenter: PluginSpec | None = None  # step segmentation for step-level credit (default blank lines)
+    max_extra_rollouts: int = Field(default=64, ge=0)  # monte_carlo branch budget per step
 
 
 class RunConfig(_Strict):

@@ -17,7 +17,10 @@ CONTROL: dict[str, Any] = {
 # The teacher on: hints for all-fail groups, trained under the no-hint prompt.
 MENTOR: dict[str, Any] = {
     "curriculum": {"selector": {"name": "uniform"}},
-    "hints": {"enabled": True, "source": {"name": "ladder"}, "max_level": 2},
+    # Measured on the bundled student: a format reminder rescues no group, one worked example shown as
+    # an earlier chat turn ~38% of groups, three ~60% (benchmarks/hint_ladder.py).
+    "hints": {"enabled": True, "source": {"name": "ladder", "args": {"levels": ["example:1", "example:3"]}},
+              "max_level": 2},
     "credit": {"assigner": {"name": "outcome"}},
 }
 

@@ -123,19 +123,22 @@ class RunStore:
                 where=str(run_dir),
                 fix="pass a directory written by `mentor train` (it holds run.sqlite); `mentor runs` lists them",
             )
-        try:  # _connect's PRAGMA is the first read of the file: a non-database fails there
-            if readonly:
-                conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-                conn.row_factory = sqlite3.Row
-            else:
-                conn = _connect(path)
+        # Check the file read-only first, so a foreign SQLite file is refused before anything
+        # (such as switching it to WAL mode) is written to it.
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
             version = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         except sqlite3.DatabaseError as exc:
+            conn.close()
             raise StoreError(f"not a Mentor run store ({exc}).", where=str(path),
                              fix="point to a run directory written by `mentor train`") from None
         if version is None or int(version[0]) != SCHEMA_VERSION:
+            conn.close()
             raise StoreError("run store schema version mismatch.", where=str(path),
                              fix="open it with the Mentor version that wrote it")
+        if not readonly:
+            conn.close()
+            conn = _connect(path)
         return cls(path, conn, readonly)
 
     def close(self) -> None:

@@ -42,7 +42,11 @@ class Hint:
 
     level: int  # 0 = no hint; higher = stronger
     kind: str  # "format", "example", "prefix", "llm", ...
-    text: str
+    text: str  # what the student is shown, as readable text (stored with the attempt)
+    # Worked examples as (task prompt, worked answer) pairs. A chat student sees each as an earlier
+    # user/assistant exchange (how instruct models are used to seeing demonstrations); a plain-text
+    # student sees `text`.
+    shots: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,9 @@ class Sample:
 class HFPolicy:
     def __init__(self, model: Any, tokenizer: Any, cfg: ModelConfig | None = None) -> None:
         self.cfg = cfg or ModelConfig()
-        self.model = model.float().train()
+        # eval mode even while training: RL log-probs and ratios must not carry dropout noise
+        # (gradients flow the same in eval mode).
+        self.model = model.float().eval()
         self.tokenizer = tokenizer
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
@@ -51,16 +53,21 @@ class HFPolicy:
         return {i for i in ids if i is not None}
 
     # ---------------------------------------------------------------- prompts
-    def render(self, user_text: str, prompt_cfg: PromptConfig) -> list[int]:
-        """Token ids of the full prompt the student sees for `user_text`."""
+    def render(self, user_text: str, prompt_cfg: PromptConfig,
+               history: Sequence[tuple[str, str]] = ()) -> list[int]:
+        """Token ids of the full prompt the student sees for `user_text`, after earlier
+        (user, assistant) exchanges in `history` (worked examples shown as a hint)."""
         if prompt_cfg.chat and getattr(self.tokenizer, "chat_template", None):
             messages = []
             if prompt_cfg.system:
                 messages.append({"role": "system", "content": prompt_cfg.system})
+            for question, answer in history:
+                messages += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
             messages.append({"role": "user", "content": user_text})
             text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
         else:
-            text = user_text + "\n"
+            shots = "".join(f"{q}\n{a}\n\n" for q, a in history)
+            text = shots + user_text + "\n"
         return list(self.tokenizer(text, add_special_tokens=False).input_ids)
 
     # ---------------------------------------------------------------- sampling

@@ -13,6 +13,7 @@ clipped ratio against the policy that sampled them.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,6 +41,12 @@ def shape_guided_ratio(ratio: torch.Tensor, gamma: float) -> torch.Tensor:
     return ratio / (ratio + gamma)
 
 
+def shape_guided_log_ratio(log_ratio: torch.Tensor, gamma: float) -> torch.Tensor:
+    """r / (r + γ) computed from log r as sigmoid(log r − log γ): the same value, but it never
+    overflows (exp of a large log-ratio) and keeps its gradient where r/(r+γ) rounds to 1."""
+    return torch.sigmoid(log_ratio - math.log(gamma))
+
+
 def grpo_update(
     policy: Any,
     optimizer: torch.optim.Optimizer,
@@ -49,6 +56,7 @@ def grpo_update(
     temperature: float = 1.0,
     gamma_quantile: float = 0.9,
     reference: Any | None = None,
+    guided_weight: str = "guide",
 ) -> dict[str, float]:
     """Run `cfg.epochs` optimisation passes over `items`; returns metrics of the last pass."""
     live = [it for it in items if any(abs(a) > 0 for a in it.advantages)]
@@ -93,8 +101,12 @@ def grpo_update(
             for j, (item, logp) in enumerate(zip(members, logps[key], strict=True)):
                 adv = torch.tensor(item.advantages, dtype=torch.float32)  # [T]
                 if item.guided:
-                    ratio = torch.exp(logp - torch.tensor(item.sample_logprobs, dtype=torch.float32))
-                    per_token = -shape_guided_ratio(ratio, gamma) * adv
+                    log_ratio = logp - torch.tensor(item.sample_logprobs, dtype=torch.float32)
+                    ratio = torch.exp(log_ratio.detach())  # for the metrics only
+                    if guided_weight == "unit":
+                        per_token = -torch.exp(logp - logp.detach()) * adv  # value 1, gradient ∇log π
+                    else:
+                        per_token = -shape_guided_log_ratio(log_ratio, gamma) * adv
                     guided_tokens += len(adv)
                 else:
                     ratio = torch.exp(logp - old[key][j])

@@ -55,6 +55,7 @@ class Run:
     reference: Any = None
     policy_version: int = 0
     task_by_id: dict[str, Task] = field(default_factory=dict)
+    segmenter: Any = None
 
 
 @dataclass
@@ -67,11 +68,17 @@ class GroupRecord:
     grades: list[Grade]
     rerolls: list[tuple[Hint, list[Attempt], list[Grade]]] = field(default_factory=list)
 
+    merge_failed: bool = False
+
     @property
     def trained(self) -> tuple[list[Attempt], list[Grade]]:
-        """The attempts the loss sees: the last guided re-roll if one was kept, else the no-hint group."""
+        """The attempts the loss sees: the last guided re-roll if one was kept (with `merge_failed`,
+        together with the failed no-hint attempts, which then carry negative credit), else the
+        no-hint group."""
         for _hint, attempts, grades in reversed(self.rerolls):
             if _is_mixed(grades):
+                if self.merge_failed:
+                    return self.attempts + attempts, self.grades + grades
                 return attempts, grades
         return self.attempts, self.grades
 
@@ -94,7 +101,7 @@ def train_step(run: Run, step: int) -> dict[str, Any]:
 
     # 2. sample a group of attempts per task, without hints
     t0 = time.perf_counter()
-    groups = [GroupRecord(task, i, attempts, []) for i, (task, attempts)
+    groups = [GroupRecord(task, i, attempts, [], merge_failed=cfg.hints.merge_failed) for i, (task, attempts)
               in enumerate(zip(tasks, sample_groups(run, tasks, sizes, hints=None), strict=True))]
     timings["sample"] = time.perf_counter() - t0
 
@@ -117,7 +124,9 @@ def train_step(run: Run, step: int) -> dict[str, Any]:
         attempts, grades = g.trained
         credit_groups.append(Group(g.task, tuple(attempts), tuple(gr.score for gr in grades)))
     ctx = CreditContext(tokenizer=run.policy.tokenizer, std_tol=cfg.optim.std_tol,
-                        scale_by_std=cfg.optim.scale_by_std)
+                        scale_by_std=cfg.optim.scale_by_std, segmenter=run.segmenter,
+                        rollout=lambda task, prefix, k: branch_rollouts(run, task, prefix, k),
+                        max_extra_rollouts=cfg.credit.max_extra_rollouts)
     advantages = run.credit.assign(credit_groups, ctx)
     timings["credit"] = time.perf_counter() - t0
 
@@ -125,7 +134,8 @@ def train_step(run: Run, step: int) -> dict[str, Any]:
     t0 = time.perf_counter()
     items = _train_items(run, groups, credit_groups, advantages.values)
     update = grpo_update(run.policy, run.optimizer, items, cfg.optim, temperature=cfg.sampling.temperature,
-                         gamma_quantile=cfg.hints.gamma_quantile, reference=run.reference)
+                         gamma_quantile=cfg.hints.gamma_quantile, reference=run.reference,
+                         guided_weight=cfg.hints.guided_weight)
     run.policy_version += 1
     timings["update"] = time.perf_counter() - t0
 
@@ -164,9 +174,7 @@ def sample_groups(run: Run, tasks: Sequence[Task], sizes: Sequence[int],
     cfg = run.cfg
     prompts: list[list[int]] = []
     for i, (task, size) in enumerate(zip(tasks, sizes, strict=True)):
-        hint = hints[i] if hints else None
-        user = _user_text(cfg, task, hint)
-        prompts.extend([run.policy.render(user, cfg.prompt)] * size)
+        prompts.extend([prompt_ids(run, task, hints[i] if hints else None)] * size)
     samples = run.policy.sample(prompts, max_new_tokens=cfg.sampling.max_new_tokens,
                                 temperature=cfg.sampling.temperature, top_p=cfg.sampling.top_p)
     run.rollouts += len(samples)
@@ -214,11 +222,24 @@ def reroll_stuck_groups(run: Run, groups: Sequence[GroupRecord], rng: np.random.
         level += 1
 
 
+def branch_rollouts(run: Run, task: Task, prefix: tuple[int, ...], k: int) -> list[float | None]:
+    """Monte Carlo credit: k continuations of the no-hint prompt plus a completion prefix, graded.
+    They are extra rollouts and count against the run's rollout budget."""
+    cfg = run.cfg
+    prompt = prompt_ids(run, task, None) + list(prefix)
+    remaining = max(cfg.sampling.max_new_tokens - len(prefix), 1)
+    samples = run.policy.sample([prompt] * k, max_new_tokens=remaining, temperature=cfg.sampling.temperature,
+                                top_p=cfg.sampling.top_p)
+    run.rollouts += len(samples)
+    head = run.policy.tokenizer.decode(list(prefix), skip_special_tokens=True)
+    return [run.grade(task, head + s.text).score for s in samples]
+
+
 def _train_items(run: Run, groups: Sequence[GroupRecord], credit_groups: Sequence[Group],
                  rows: Sequence[Sequence[float]]) -> list[TrainItem]:
     items, k = [], 0
     for g, cg in zip(groups, credit_groups, strict=True):
-        prompt = tuple(run.policy.render(_user_text(run.cfg, g.task, None), run.cfg.prompt))
+        prompt = tuple(prompt_ids(run, g.task, None))
         for a in cg.attempts:
             adv = tuple(round(x, 6) for x in rows[k])
             items.append(TrainItem(group=g.grp, prompt_ids=prompt, completion_ids=a.completion_ids,
@@ -262,10 +283,15 @@ def build_run(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False) -> R
     budget = build_budget(cfg.curriculum.budget.name, dict(cfg.curriculum.budget.args)) if cfg.curriculum.budget else None
     hints = build_hint_source(cfg.hints.source.name, dict(cfg.hints.source.args)) if cfg.hints.enabled else None
     credit = build_assigner(cfg.credit.assigner.name, dict(cfg.credit.assigner.args))
+    segmenter = None
+    if cfg.credit.segmenter is not None:
+        from mentor.segment import build_segmenter
+
+        segmenter = build_segmenter(cfg.credit.segmenter.name, dict(cfg.credit.segmenter.args))
     grade = _build_grader(cfg)
     return Run(cfg=cfg, run_dir=run_dir, store=store, policy=policy, optimizer=optimizer, pool=pool,
                heldout=heldout, grade=grade, selector=selector, budget=budget, hints=hints, credit=credit,
-               reference=reference, task_by_id={t.id: t for t in pool})
+               reference=reference, task_by_id={t.id: t for t in pool}, segmenter=segmenter)
 
 
 def _build_grader(cfg: RunConfig) -> GradeFn:
@@ -301,7 +327,8 @@ def resume_run(run: Run) -> int:
     for step in range(ckpt_step + 1, last + 1):
         items = _items_from_store(run, step)
         grpo_update(run.policy, run.optimizer, items, run.cfg.optim, temperature=run.cfg.sampling.temperature,
-                    gamma_quantile=run.cfg.hints.gamma_quantile, reference=run.reference)
+                    gamma_quantile=run.cfg.hints.gamma_quantile, reference=run.reference,
+                    guided_weight=run.cfg.hints.guided_weight)
     run.policy_version = last
     run.rollouts = run.store.rollouts_at(last)
     if last:
@@ -318,7 +345,7 @@ def _items_from_store(run: Run, step: int) -> list[TrainItem]:
             continue
         task = run.task_by_id[a["task_id"]]
         if task.id not in prompts:
-            prompts[task.id] = tuple(run.policy.render(_user_text(run.cfg, task, None), run.cfg.prompt))
+            prompts[task.id] = tuple(prompt_ids(run, task, None))
         items.append(TrainItem(group=a["grp"], prompt_ids=prompts[task.id], completion_ids=tuple(a["completion_ids"]),
                                advantages=tuple(a["token_advantages"]), sample_logprobs=tuple(a["logprobs"]),
                                guided=a["hint_level"] > 0))
@@ -370,6 +397,15 @@ def is_last_step(cfg: RunConfig, step: int, rollouts: int) -> bool:
 def _user_text(cfg: RunConfig, task: Task, hint: Hint | None) -> str:
     text = cfg.prompt.template.format(prompt=task.prompt)
     return render_hinted_prompt(text, hint) if hint is not None else text
+
+
+def prompt_ids(run: Run, task: Task, hint: Hint | None) -> list[int]:
+    """The prompt the student sees: worked-example hints as earlier chat turns, other hints as text."""
+    cfg = run.cfg
+    if hint is not None and hint.shots and cfg.prompt.chat:
+        history = [(cfg.prompt.template.format(prompt=q), a) for q, a in hint.shots]
+        return run.policy.render(cfg.prompt.template.format(prompt=task.prompt), cfg.prompt, history)
+    return run.policy.render(_user_text(cfg, task, hint), cfg.prompt)
 
 
 def _group_sizes(run: Run, tasks: Sequence[Task]) -> list[int]:
@@ -448,7 +484,7 @@ def _reliance(run: Run, groups: Sequence[GroupRecord]) -> float | None:
         correct = [a for a, gr in zip(attempts, grades, strict=True) if a.hint is not None and (gr.score or 0) >= PASS]
         if not correct:
             continue
-        prompt = run.policy.render(_user_text(run.cfg, g.task, None), run.cfg.prompt)
+        prompt = prompt_ids(run, g.task, None)
         with torch.no_grad():
             lps = run.policy.completion_logprobs(prompt, [a.completion_ids for a in correct], run.cfg.sampling.temperature)
         for a, lp in zip(correct, lps, strict=True):
