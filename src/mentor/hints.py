@@ -302,6 +302,8 @@ class LadderHints:
             if tier:
                 # Sorted by id so the pick depends on the rng only, not on the pool's order.
                 tier = sorted(tier, key=lambda t: t.id)
+                # one task per distinct prompt: a repeated example shows nothing new
+                tier = list({t.prompt: t for t in reversed(tier)}.values())[::-1]
                 picks = rng.choice(len(tier), size=min(shots, len(tier)), replace=False)
                 examples = [tier[int(i)] for i in picks]
                 pairs = tuple((ex.prompt, _worked(ex, self.answer_prefix)) for ex in examples)
