@@ -113,8 +113,11 @@ def train_step(run: Run, step: int) -> dict[str, Any]:
 
     # 4. hints: re-roll all-fail groups with an escalating hint until the group is mixed
     t0 = time.perf_counter()
+    reliance = None
     if cfg.hints.enabled:
         reroll_stuck_groups(run, groups, rng)
+        # measured before the update, so both log-probs come from the policy that sampled
+        reliance = _reliance(run, groups)
     timings["hints"] = time.perf_counter() - t0
 
     # 5. credit: group-relative (and step-level) advantages for every trained token
@@ -152,7 +155,7 @@ def train_step(run: Run, step: int) -> dict[str, Any]:
         evaluation = evaluate(run.policy, run.heldout, cfg, step=step, rollouts=run.rollouts, grade=run.grade,
                               pass_k=last)
         timings["eval"] = time.perf_counter() - t0
-    metrics = _step_metrics(groups, credit_groups, advantages, update, run.rollouts - rollouts_before, run)
+    metrics = _step_metrics(groups, advantages, update, run.rollouts - rollouts_before, reliance)
     rows = _attempt_rows(run, groups, credit_groups, advantages.values)
     t0 = time.perf_counter()
     run.store.commit_step(step, run.rollouts, rows, metrics, timings, _state(run), evaluation)
@@ -449,8 +452,8 @@ def _outcome(g: GroupRecord, rows: Sequence[Sequence[float]]) -> GroupOutcome:
                         mean_abs_advantage=mean_abs, hinted=bool(g.rerolls))
 
 
-def _step_metrics(groups: Sequence[GroupRecord], credit_groups: Sequence[Group], advantages: Any,
-                  update: dict[str, float], rollouts: int, run: Run) -> dict[str, Any]:
+def _step_metrics(groups: Sequence[GroupRecord], advantages: Any, update: dict[str, float], rollouts: int,
+                  reliance: float | None) -> dict[str, Any]:
     all_grades = [gr for g in groups for gr in g.grades] + [gr for g in groups for _, _, grs in g.rerolls for gr in grs]
     no_hint = [gr for g in groups for gr in g.grades]
     signal = sum(_is_mixed(g.trained[1]) for g in groups)
@@ -471,7 +474,7 @@ def _step_metrics(groups: Sequence[GroupRecord], credit_groups: Sequence[Group],
         "rollouts": rollouts,
         "credit": {k: v for k, v in dict(advantages.info).items() if k != "step_credit"},
         "update": {k: v for k, v in update.items() if not k.startswith("_")},
-        "hint_reliance": _reliance(run, groups),
+        "hint_reliance": reliance,
     }
 
 
