@@ -129,7 +129,7 @@ def train_step(run: Run, step: int) -> dict[str, Any]:
     ctx = CreditContext(tokenizer=run.policy.tokenizer, std_tol=cfg.optim.std_tol,
                         scale_by_std=cfg.optim.scale_by_std, segmenter=run.segmenter,
                         rollout=lambda task, prefix, k: branch_rollouts(run, task, prefix, k),
-                        max_extra_rollouts=cfg.credit.max_extra_rollouts)
+                        max_extra_rollouts=min(cfg.credit.max_extra_rollouts, _budget_left(run) or 1 << 30))
     advantages = run.credit.assign(credit_groups, ctx)
     timings["credit"] = time.perf_counter() - t0
 
@@ -209,6 +209,11 @@ def reroll_stuck_groups(run: Run, groups: Sequence[GroupRecord], rng: np.random.
             if hint is not None:
                 batch.append(g)
                 hints.append(hint)
+        left = _budget_left(run)
+        if left is not None:  # re-roll only the groups the rollout budget can still pay for
+            keep = np.cumsum([len(g.attempts) for g in batch]) <= left
+            batch = [g for g, k in zip(batch, keep, strict=True) if k]
+            hints = [h for h, k in zip(hints, keep, strict=True) if k]
         if not batch:
             break
         sizes = [len(g.attempts) for g in batch]
@@ -393,8 +398,16 @@ def train(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False,
 
 
 def is_last_step(cfg: RunConfig, step: int, rollouts: int) -> bool:
+    """Last step: `steps` reached, or the rollout budget cannot pay for another step's no-hint
+    groups (so a budgeted run never ends above its budget)."""
     budget = cfg.optim.rollout_budget
-    return step >= cfg.optim.steps or (budget is not None and rollouts >= budget)
+    step_cost = cfg.sampling.tasks_per_step * cfg.sampling.group_size
+    return step >= cfg.optim.steps or (budget is not None and rollouts + step_cost > budget)
+
+
+def _budget_left(run: Run) -> int | None:
+    budget = run.cfg.optim.rollout_budget
+    return None if budget is None else budget - run.rollouts
 
 
 def _user_text(cfg: RunConfig, task: Task, hint: Hint | None) -> str:

@@ -1,0 +1,44 @@
+"""A budgeted run (how `mentor compare` matches arms) never consumes more rollouts than its budget,
+whatever hinted re-rolls or Monte Carlo branches cost."""
+
+from __future__ import annotations
+
+import pytest
+
+from mentor.config import load_config
+from mentor.train.loop import train
+
+SIGNAL_RUBRIC = """\
+name: half-signal
+version: 1
+criteria:
+  - name: has-digit
+    text: The attempt contains a digit.
+    kind: check
+    check: {name: regex, args: {pattern: "[0-9]"}}
+    weight: 1.0
+score:
+  formula: weighted_mean
+"""
+
+
+@pytest.mark.parametrize("extra", [
+    [],  # hints on: all-fail groups are re-rolled, each re-roll costs a group
+    ["credit.assigner={name: monte_carlo, args: {k: 2}}", "credit.segmenter={name: lines}"],
+])
+def test_budget_is_never_exceeded(tmp_path, extra) -> None:
+    rubric = tmp_path / "r.yaml"
+    rubric.write_text(SIGNAL_RUBRIC)
+    cfg = load_config(None, ["optim.steps=50", "optim.rollout_budget=37", "eval.every=100", "eval.pass_k=1",
+                             "model.threads=1", "reward.kind=rubric", f"reward.rubric={rubric}", *extra], "smoke")
+    run = train(cfg, tmp_path / "run")
+    steps = run.store.steps()
+    total = run.store.count_attempts()
+    extra_rollouts = sum(s["metrics"]["credit"].get("extra_rollouts", 0) for s in steps)
+    assert run.rollouts == steps[-1]["rollouts"] == total + extra_rollouts
+    assert run.rollouts <= 37
+    # it stopped because another step's no-hint groups (2 tasks x 4) would not fit, not earlier
+    assert run.rollouts + 8 > 37
+    assert run.store.meta("status") == "finished"
+    assert [e.step for e in run.store.evals()][-1] == steps[-1]["step"]  # the final evaluation ran
+    run.store.close()
