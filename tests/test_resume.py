@@ -128,12 +128,12 @@ def test_resume_refuses_config_changes(mentor_cli, smoke_run):
     assert smoke_run.result.returncode == 0, smoke_run.result
     with open_readonly(smoke_run.run_dir) as store:
         before = store.last_step()
-    for extra in (["--set", "optim.steps=3"], ["--preset", "control"]):
+    for extra in (["--set", "optim.steps=3"], ["--preset", "control"], ["--run-dir", "elsewhere"]):
         r = mentor_cli("train", "--resume", str(smoke_run.run_dir), *extra)
         assert r.returncode == 2, r
         assert "Traceback" not in r.output
-        assert "--resume uses the configuration stored with the run" in r.stderr, r
-        assert "drop --config/--set/--preset when resuming" in r.stderr, r
+        assert "--resume uses the configuration and directory stored with the run" in r.stderr, r
+        assert "drop --config/--set/--preset/--run-dir when resuming" in r.stderr, r
     with open_readonly(smoke_run.run_dir) as store:
         assert store.last_step() == before
 
