@@ -5,7 +5,7 @@ budget; Monte Carlo's branch rollouts count against that budget, so a costlier a
 training steps. Prints, per assigner, the held-out gain (mean over seeds, with a bootstrap interval
 over seeds and tasks of its difference from `outcome`), extra rollouts, and wall-clock.
 
-    python benchmarks/credit_ablation.py [--seeds 0 1] [--budget 480] [--assigners outcome prefix_tree monte_carlo]
+    python benchmarks/credit_ablation.py [--seeds 0 1] [--budget 480] [--preset control] [--assigners outcome prefix_tree monte_carlo]
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ def main() -> None:
     ap.add_argument("--budget", type=int, default=480, help="rollouts per arm (hinted and branch rollouts count)")
     ap.add_argument("--assigners", nargs="+", default=list(ASSIGNER_ARGS))
     ap.add_argument("--out", type=Path, default=Path("runs/credit_ablation"))
+    ap.add_argument("--preset", default="control",
+                    help="base configuration; 'control' (no hints, uniform) isolates credit from the other components")
     ap.add_argument("--set", dest="overrides", action="append", default=[])
     args = ap.parse_args()
 
@@ -42,7 +44,8 @@ def main() -> None:
             run_dir = args.out / f"{name}-s{seed}"
             cfg = load_config(None, [*args.overrides, f"seed={seed}", "optim.steps=200", "eval.every=1000", "eval.pass_k=1",
                                      f"optim.rollout_budget={args.budget}",
-                                     f"credit.assigner={json.dumps({'name': name, 'args': ASSIGNER_ARGS.get(name, {})})}"])
+                                     f"credit.assigner={json.dumps({'name': name, 'args': ASSIGNER_ARGS.get(name, {})})}"],
+                              args.preset)
             t0 = time.perf_counter()
             run = train(cfg, run_dir, resume=(run_dir / "run.sqlite").is_file())
             wall = time.perf_counter() - t0

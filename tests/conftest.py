@@ -20,6 +20,29 @@ from mentor.config import ModelConfig
 
 FP32 = ModelConfig(name="tiny", sample_dtype="float32", train_autocast=False)
 
+# A rubric the tiny random model passes about half the time, so its groups carry signal and updates
+# (hinted ones included) really happen in fast tests.
+SIGNAL_RUBRIC = """\
+name: test-signal
+version: 1
+description: passes about half of the tiny model's random attempts
+criteria:
+  - name: has-digit
+    text: The attempt contains a digit.
+    kind: check
+    check: {name: regex, args: {pattern: "[0-9]"}}
+    weight: 1.0
+score:
+  formula: weighted_mean
+"""
+
+
+@pytest.fixture
+def signal_rubric(tmp_path) -> Path:
+    path = tmp_path / "signal.yaml"
+    path.write_text(SIGNAL_RUBRIC)
+    return path
+
 
 def cli_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)

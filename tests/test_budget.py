@@ -8,27 +8,13 @@ import pytest
 from mentor.config import load_config
 from mentor.train.loop import train
 
-SIGNAL_RUBRIC = """\
-name: half-signal
-version: 1
-criteria:
-  - name: has-digit
-    text: The attempt contains a digit.
-    kind: check
-    check: {name: regex, args: {pattern: "[0-9]"}}
-    weight: 1.0
-score:
-  formula: weighted_mean
-"""
-
 
 @pytest.mark.parametrize("extra", [
     [],  # hints on: all-fail groups are re-rolled, each re-roll costs a group
     ["credit.assigner={name: monte_carlo, args: {k: 2}}", "credit.segmenter={name: lines}"],
 ])
-def test_budget_is_never_exceeded(tmp_path, extra) -> None:
-    rubric = tmp_path / "r.yaml"
-    rubric.write_text(SIGNAL_RUBRIC)
+def test_budget_is_never_exceeded(tmp_path, signal_rubric, extra) -> None:
+    rubric = signal_rubric
     cfg = load_config(None, ["optim.steps=50", "optim.rollout_budget=37", "eval.every=100", "eval.pass_k=1",
                              "model.threads=1", "reward.kind=rubric", f"reward.rubric={rubric}", *extra], "smoke")
     run = train(cfg, tmp_path / "run")

@@ -17,24 +17,7 @@ from mentor.store import RunStore, open_readonly
 STEPS = 6
 # A check that random text passes about half the time: the tiny model gets a learning signal, so the
 # updates (plain and hint-guided) really change the weights and resume must restore them exactly.
-SIGNAL_RUBRIC = """\
-name: test-signal
-version: 1
-description: passes about half of the tiny model's random attempts
-criteria:
-  - name: has-digit
-    text: The attempt contains a digit.
-    kind: check
-    check: {name: regex, args: {pattern: "[0-9]"}}
-    weight: 1.0
-score:
-  formula: weighted_mean
-"""
-
-
-def train_args(tmp_path: Path) -> list[str]:
-    rubric = tmp_path / "signal.yaml"
-    rubric.write_text(SIGNAL_RUBRIC)
+def train_args(rubric: Path) -> list[str]:
     # checkpoints every 2 steps: a kill after step 3 resumes from step 2's checkpoint, then replays step 3
     return ["train", "--preset", "smoke", "--set", f"optim.steps={STEPS}", "--set", "checkpoint_every=2",
             "--set", "reward.kind=rubric", "--set", f"reward.rubric={rubric}"]
@@ -63,9 +46,9 @@ def attempts_by_step(run_dir: Path) -> dict[int, list[dict]]:
         return out
 
 
-def test_sigkill_mid_step_then_resume_loses_and_duplicates_nothing(tmp_path, mentor_cli, mentor_start):
+def test_sigkill_mid_step_then_resume_loses_and_duplicates_nothing(tmp_path, signal_rubric, mentor_cli, mentor_start):
     victim_dir, ref_dir = tmp_path / "victim", tmp_path / "reference"
-    train = train_args(tmp_path)
+    train = train_args(signal_rubric)
     # the uninterrupted run with the same config runs alongside (one thread each)
     reference = mentor_start([*train, "--run-dir", str(ref_dir), "--no-report"], tmp_path / "reference.log")
     victim = mentor_start([*train, "--run-dir", str(victim_dir)], tmp_path / "victim.log")
