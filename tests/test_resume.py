@@ -15,9 +15,12 @@ from mentor.config import load_config
 from mentor.store import RunStore, open_readonly
 
 STEPS = 6
-# A check that random text passes about half the time: the tiny model gets a learning signal, so the
-# updates (plain and hint-guided) really change the weights and resume must restore them exactly.
+
+
 def train_args(rubric: Path) -> list[str]:
+    # `rubric` (conftest's signal_rubric) passes about half of random text: the tiny model gets a
+    # learning signal, so the updates (plain and hint-guided) really change the weights and resume
+    # must restore them exactly.
     # checkpoints every 2 steps: a kill after step 3 resumes from step 2's checkpoint, then replays step 3
     return ["train", "--preset", "smoke", "--set", f"optim.steps={STEPS}", "--set", "checkpoint_every=2",
             "--set", "reward.kind=rubric", "--set", f"reward.rubric={rubric}"]
