@@ -58,13 +58,19 @@ def load_run(run_dir: str | Path) -> dict[str, Any]:
 def plot_heldout(runs: Sequence[tuple[str, dict[str, Any]]], path: Path) -> Path:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
-    for label, run in runs:
+    colors: dict[str, str] = {}
+    styles = ["-", "--", ":", "-."]
+    for i, (label, run) in enumerate(runs):
         ev = run["evals"]
         if not ev:
             continue
+        # one colour per arm ("control s1" -> "control"), one line style per seed
+        arm = label.split(" ")[0]
+        color = colors.setdefault(arm, f"C{len(colors)}")
+        style = styles[sum(1 for lbl, _ in runs[:i] if lbl.split(" ")[0] == arm) % len(styles)]
         x = [e.rollouts for e in ev]
-        ax.plot(x, [e.accuracy for e in ev], marker="o", label=label)
-        ax.fill_between(x, [e.ci_lo for e in ev], [e.ci_hi for e in ev], alpha=0.2)
+        ax.plot(x, [e.accuracy for e in ev], marker="o", label=label, color=color, linestyle=style)
+        ax.fill_between(x, [e.ci_lo for e in ev], [e.ci_hi for e in ev], alpha=0.12, color=color)
     ax.set_xlabel("rollouts consumed")
     ax.set_ylabel("held-out greedy accuracy")
     ax.set_ylim(-0.02, 1.02)
