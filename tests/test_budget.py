@@ -28,3 +28,13 @@ def test_budget_is_never_exceeded(tmp_path, signal_rubric, extra) -> None:
     assert run.store.meta("status") == "finished"
     assert [e.step for e in run.store.evals()][-1] == steps[-1]["step"]  # the final evaluation ran
     run.store.close()
+
+
+def test_assigners_the_loop_cannot_feed_are_refused_up_front(mentor_cli, tmp_path) -> None:
+    for name in ("critique", "min_form"):
+        r = mentor_cli("train", "--preset", "smoke", "--run-dir", str(tmp_path / name),
+                       "--set", f"credit.assigner.name={name}")
+        assert r.returncode == 2, r
+        assert "Traceback" not in r.output
+        assert f"credit assigner '{name}' needs" in r.stderr and "credit.assigner.name" in r.stderr, r
+        assert not (tmp_path / name / "run.sqlite").exists()  # refused before anything was written

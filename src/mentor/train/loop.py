@@ -261,6 +261,7 @@ def _train_items(run: Run, groups: Sequence[GroupRecord], credit_groups: Sequenc
 
 def build_run(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False) -> Run:
     run_dir = Path(run_dir)
+    _check_loop_support(cfg)
     if resume:
         store = RunStore.open(run_dir)
         stored = RunConfig.model_validate(store.config)
@@ -300,6 +301,25 @@ def build_run(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False) -> R
     return Run(cfg=cfg, run_dir=run_dir, store=store, policy=policy, optimizer=optimizer, pool=pool,
                heldout=heldout, grade=grade, selector=selector, budget=budget, hints=hints, credit=credit,
                reference=reference, task_by_id={t.id: t for t in pool}, segmenter=segmenter)
+
+
+# Assigners whose inputs the loop does not produce yet: critique needs a critic (a judge that lists
+# wrong steps with quotes), min_form needs per-step rewards. Both work through the library API
+# (mentor.credit with a CreditContext that supplies them); the loop refuses them up front rather
+# than failing at the first step after minutes of loading.
+_NOT_IN_LOOP = {"critique": "a critic (judge) function", "min_form": "a per-step reward source"}
+
+
+def _check_loop_support(cfg: RunConfig) -> None:
+    name = cfg.credit.assigner.name
+    if name in _NOT_IN_LOOP:
+        from mentor.errors import ConfigError
+
+        raise ConfigError(
+            f"credit assigner '{name}' needs {_NOT_IN_LOOP[name]}, which `mentor train` does not supply yet.",
+            where="credit.assigner.name",
+            fix="use outcome, prefix_tree or monte_carlo in the loop; call mentor.credit directly for the others",
+        )
 
 
 def _build_grader(cfg: RunConfig) -> GradeFn:
