@@ -159,11 +159,9 @@ def run_summary(run: dict[str, Any]) -> dict[str, Any]:
 
 def _attribution(run: dict[str, Any], limit: int = 6) -> str:
     """A few trained attempts with tokens shaded by their advantage (blue = credit, red = blame)."""
-    shown = [a for a in run["attempts"] if a["trained"] and a["token_advantages"]
-             and len(set(a["token_advantages"])) > 1][:limit]
-    if not shown:
-        shown = [a for a in run["attempts"] if a["trained"] and a["token_advantages"]
-                 and any(a["token_advantages"])][:limit]
+    trained = [a for a in run["attempts"] if a["trained"] and a["token_advantages"] and any(a["token_advantages"])]
+    # attempts whose credit varies along the tokens (step-level credit) first, then whole-attempt credit
+    shown = sorted(trained, key=lambda a: len(set(a["token_advantages"])) == 1)[:limit]
     if not shown:
         return "<p>No trained attempt carried a learning signal.</p>"
     try:
