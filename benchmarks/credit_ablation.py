@@ -70,7 +70,7 @@ def main() -> None:
         if base is not None and name != "outcome":
             pairs = []
             for b, s in zip(base["seeds"], seeds, strict=True):
-                keys = sorted(b["after"])
+                keys = sorted(set(b["after"]) & set(b["before"]) & set(s["after"]) & set(s["before"]))
                 pairs.append(([b["after"][k] - b["before"][k] for k in keys],
                               [s["after"][k] - s["before"][k] for k in keys]))
             est, lo, hi = bootstrap_diff_ci(pairs)

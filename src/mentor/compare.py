@@ -47,7 +47,8 @@ def summarise(out_dir: Path, seeds: Sequence[int]) -> dict[str, Any]:
         sums = [run_summary(r) for r in runs[arm]]
         before = [r["evals"][0] for r in runs[arm]]
         after = [r["evals"][-1] for r in runs[arm]]
-        _, lo, hi = bootstrap_diff_ci([(list(b.per_task.values()), [a.per_task[k] for k in b.per_task])
+        # paired per task; a task unscorable at either end is left out of the pair
+        _, lo, hi = bootstrap_diff_ci([([b.per_task[k] for k in _common(b, a)], [a.per_task[k] for k in _common(b, a)])
                                        for b, a in zip(before, after, strict=True)])
         result[arm] = {
             "signal_share": float(np.mean([s["signal_share"] for s in sums])),
@@ -67,7 +68,7 @@ def summarise(out_dir: Path, seeds: Sequence[int]) -> dict[str, Any]:
     for c, m in zip(runs["control"], runs["mentor"], strict=True):
         c_after, m_after = c["evals"][-1].per_task, m["evals"][-1].per_task
         c_before, m_before = c["evals"][0].per_task, m["evals"][0].per_task
-        keys = sorted(c_after)
+        keys = sorted(set(c_after) & set(m_after) & set(c_before) & set(m_before))
         pairs.append(([c_after[k] - c_before[k] for k in keys], [m_after[k] - m_before[k] for k in keys]))
     est, lo, hi = bootstrap_diff_ci(pairs)
     result["gain_difference"] = {"estimate": est, "ci": [lo, hi]}
@@ -82,6 +83,11 @@ def summarise(out_dir: Path, seeds: Sequence[int]) -> dict[str, Any]:
     result["mentor"]["rollouts_to_control_final"] = counts
     result["mentor"]["rollouts_to_control_final_ratio"] = float(np.mean(ratios)) if len(ratios) == len(counts) else None
     return result
+
+
+def _common(*evals: Any) -> list[str]:
+    """Task ids scored in every one of `evals` (unscorable tasks are absent from per_task)."""
+    return sorted(set.intersection(*(set(e.per_task) for e in evals)))
 
 
 def _mean_metric(run: dict[str, Any], key: str) -> float:
