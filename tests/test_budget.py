@@ -8,23 +8,26 @@ import pytest
 from mentor.config import load_config
 from mentor.train.loop import train
 
+MONTE_CARLO = ["credit.assigner={name: monte_carlo, args: {k: 2}}", "credit.segmenter={name: lines}"]
 
-@pytest.mark.parametrize("extra", [
-    [],  # hints on: all-fail groups are re-rolled, each re-roll costs a group
-    ["credit.assigner={name: monte_carlo, args: {k: 2}}", "credit.segmenter={name: lines}"],
+
+@pytest.mark.parametrize(("budget", "preset", "extra"), [
+    (37, "smoke", []),  # hints on: all-fail groups are re-rolled, each re-roll costs a group
+    (37, "smoke", MONTE_CARLO),
+    (8, "smoke,control", MONTE_CARLO),  # the first step's groups spend it all: no branch may follow
 ])
-def test_budget_is_never_exceeded(tmp_path, signal_rubric, extra) -> None:
+def test_budget_is_never_exceeded(tmp_path, signal_rubric, budget, preset, extra) -> None:
     rubric = signal_rubric
-    cfg = load_config(None, ["optim.steps=50", "optim.rollout_budget=37", "eval.every=100", "eval.pass_k=1",
-                             "model.threads=1", "reward.kind=rubric", f"reward.rubric={rubric}", *extra], "smoke")
+    cfg = load_config(None, ["optim.steps=50", f"optim.rollout_budget={budget}", "eval.every=100", "eval.pass_k=1",
+                             "model.threads=1", "reward.kind=rubric", f"reward.rubric={rubric}", *extra], preset)
     run = train(cfg, tmp_path / "run")
     steps = run.store.steps()
     total = run.store.count_attempts()
     extra_rollouts = sum(s["metrics"]["credit"].get("extra_rollouts", 0) for s in steps)
     assert run.rollouts == steps[-1]["rollouts"] == total + extra_rollouts
-    assert run.rollouts <= 37
+    assert run.rollouts <= budget
     # it stopped because another step's no-hint groups (2 tasks x 4) would not fit, not earlier
-    assert run.rollouts + 8 > 37
+    assert run.rollouts + 8 > budget
     assert run.store.meta("status") == "finished"
     assert [e.step for e in run.store.evals()][-1] == steps[-1]["step"]  # the final evaluation ran
     run.store.close()

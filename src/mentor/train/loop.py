@@ -129,7 +129,7 @@ def train_step(run: Run, step: int) -> dict[str, Any]:
     ctx = CreditContext(tokenizer=run.policy.tokenizer, std_tol=cfg.optim.std_tol,
                         scale_by_std=cfg.optim.scale_by_std, segmenter=run.segmenter,
                         rollout=lambda task, prefix, k: branch_rollouts(run, task, prefix, k),
-                        max_extra_rollouts=min(cfg.credit.max_extra_rollouts, _budget_left(run) or 1 << 30))
+                        max_extra_rollouts=_branch_cap(run))
     advantages = run.credit.assign(credit_groups, ctx)
     timings["credit"] = time.perf_counter() - t0
 
@@ -428,6 +428,14 @@ def is_last_step(cfg: RunConfig, step: int, rollouts: int) -> bool:
 def _budget_left(run: Run) -> int | None:
     budget = run.cfg.optim.rollout_budget
     return None if budget is None else budget - run.rollouts
+
+
+def _branch_cap(run: Run) -> int:
+    """Monte Carlo branches this step may sample: the configured cap, and never more than the budget
+    has left (which may be 0)."""
+    left = _budget_left(run)
+    cap = run.cfg.credit.max_extra_rollouts
+    return cap if left is None else max(min(cap, left), 0)
 
 
 def _user_text(cfg: RunConfig, task: Task, hint: Hint | None) -> str:
