@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -131,11 +131,13 @@ def train_step(run: Run, step: int) -> dict[str, Any]:
                         rollout=lambda task, prefix, k: branch_rollouts(run, task, prefix, k),
                         max_extra_rollouts=_branch_cap(run))
     advantages = run.credit.assign(credit_groups, ctx)
+    # At store precision from here on: the update trains on exactly what a resume replays.
+    rows = [tuple(round(x, 6) for x in row) for row in advantages.values]
     timings["credit"] = time.perf_counter() - t0
 
     # 6. the GRPO update, every loss term under the no-hint prompt
     t0 = time.perf_counter()
-    items = _train_items(run, groups, credit_groups, advantages.values)
+    items = _train_items(run, groups, credit_groups, rows)
     update = grpo_update(run.policy, run.optimizer, items, cfg.optim, temperature=cfg.sampling.temperature,
                          gamma_quantile=cfg.hints.gamma_quantile, reference=run.reference,
                          guided_weight=cfg.hints.guided_weight)
@@ -144,7 +146,7 @@ def train_step(run: Run, step: int) -> dict[str, Any]:
 
     # 7. tell the curriculum what it learned about each task
     offsets = np.cumsum([0] + [len(cg.attempts) for cg in credit_groups])
-    run.selector.update([_outcome(g, advantages.values[offsets[i] : offsets[i + 1]])
+    run.selector.update([_outcome(g, rows[offsets[i] : offsets[i + 1]])
                          for i, g in enumerate(groups)])
 
     # 8. held-out evaluation (no hints), then commit the whole step in one transaction
@@ -156,9 +158,9 @@ def train_step(run: Run, step: int) -> dict[str, Any]:
                               pass_k=last)
         timings["eval"] = time.perf_counter() - t0
     metrics = _step_metrics(groups, advantages, update, run.rollouts - rollouts_before, reliance)
-    rows = _attempt_rows(run, groups, credit_groups, advantages.values)
+    attempt_rows = _attempt_rows(groups, credit_groups, rows)
     t0 = time.perf_counter()
-    run.store.commit_step(step, run.rollouts, rows, metrics, timings, _state(run), evaluation)
+    run.store.commit_step(step, run.rollouts, attempt_rows, metrics, timings, _state(run), evaluation)
     timings["store"] = time.perf_counter() - t0
     if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
         save_checkpoint(run, step)
@@ -220,7 +222,7 @@ def reroll_stuck_groups(run: Run, groups: Sequence[GroupRecord], rng: np.random.
         rerolled = sample_groups(run, [g.task for g in batch], sizes, hints)
         still_stuck = []
         for g, hint, attempts in zip(batch, hints, rerolled, strict=True):
-            attempts = [_regroup(a, g.grp) for a in attempts]
+            attempts = [replace(a, group=g.grp) for a in attempts]
             grades = [run.grade(g.task, a.text) for a in attempts]
             g.rerolls.append((hint, attempts, grades))
             if _all_fail(grades):
@@ -249,9 +251,9 @@ def _train_items(run: Run, groups: Sequence[GroupRecord], credit_groups: Sequenc
     for g, cg in zip(groups, credit_groups, strict=True):
         prompt = tuple(prompt_ids(run, g.task, None))
         for a in cg.attempts:
-            adv = tuple(round(x, 6) for x in rows[k])
             items.append(TrainItem(group=g.grp, prompt_ids=prompt, completion_ids=a.completion_ids,
-                                   advantages=adv, sample_logprobs=a.logprobs, guided=a.hint is not None))
+                                   advantages=tuple(rows[k]), sample_logprobs=a.logprobs,
+                                   guided=a.hint is not None))
             k += 1
     return items
 
@@ -464,11 +466,6 @@ def _group_sizes(run: Run, tasks: Sequence[Task]) -> list[int]:
     return list(run.budget.allocate(rates, g * len(tasks)))
 
 
-def _regroup(a: Attempt, grp: int) -> Attempt:
-    return Attempt(task_id=a.task_id, group=grp, index=a.index, text=a.text, completion_ids=a.completion_ids,
-                   logprobs=a.logprobs, finished=a.finished, hint=a.hint, policy_version=a.policy_version)
-
-
 def _scored(grades: Sequence[Grade]) -> list[float]:
     return [g.score for g in grades if g.score is not None]
 
@@ -539,13 +536,13 @@ def _reliance(run: Run, groups: Sequence[GroupRecord]) -> float | None:
     return float(hint_reliance(without, with_hint))
 
 
-def _attempt_rows(run: Run, groups: Sequence[GroupRecord], credit_groups: Sequence[Group],
+def _attempt_rows(groups: Sequence[GroupRecord], credit_groups: Sequence[Group],
                   rows: Sequence[Sequence[float]]) -> list[AttemptRow]:
-    trained_adv: dict[tuple[int, int, int], list[float]] = {}
+    trained_adv: dict[tuple[int, int, int], Sequence[float]] = {}
     k = 0
     for g, cg in zip(groups, credit_groups, strict=True):
         for a in cg.attempts:
-            trained_adv[(g.grp, a.index, a.hint.level if a.hint else 0)] = [round(x, 6) for x in rows[k]]
+            trained_adv[(g.grp, a.index, a.hint.level if a.hint else 0)] = rows[k]
             k += 1
     out = []
     for g in groups:
