@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from mentor.config import OptimConfig, PromptConfig
-from mentor.train.grpo import TrainItem, grpo_update, shape_guided_ratio
+from mentor.train.grpo import TrainItem, grpo_update, shape_guided_log_ratio
 
 NO_CLIP = OptimConfig(max_grad_norm=1e9)
 
@@ -105,14 +105,20 @@ def test_gradient_scales_with_token_count_not_sequence_count(policy):
 # ------------------------------------------------------------------------------------ guided ratio
 
 
+def shape_guided_ratio(ratio: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Guide-GRPO's shaping written out directly: the oracle the loss is checked against."""
+    return ratio / (ratio + gamma)
+
+
 def test_shape_guided_ratio_is_bounded_and_monotone():
     r = torch.tensor([0.0, 1e-6, 0.1, 0.5, 1.0, 2.0, 10.0, 1e3, 1e8], dtype=torch.float64)
     for gamma in (0.1, 1.0, 5.0):
-        s = shape_guided_ratio(r, gamma)
+        s = shape_guided_log_ratio(torch.log(r), gamma)  # what the loss computes
+        torch.testing.assert_close(s, shape_guided_ratio(r, gamma))
         assert float(s.min()) >= 0.0 and float(s.max()) < 1.0
         assert torch.all(s[1:] > s[:-1])
-        assert float(shape_guided_ratio(torch.tensor(gamma), gamma)) == pytest.approx(0.5)
-    assert float(shape_guided_ratio(torch.tensor(0.0), 1.0)) == 0.0
+        assert float(shape_guided_log_ratio(torch.log(torch.tensor(gamma)), gamma)) == pytest.approx(0.5)
+    assert float(shape_guided_log_ratio(torch.log(torch.tensor(0.0)), 1.0)) == 0.0
 
 
 def test_guided_loss_uses_the_no_hint_prompt_and_the_sampling_logprobs(policy):

@@ -36,14 +36,10 @@ class TrainItem:
     guided: bool
 
 
-def shape_guided_ratio(ratio: torch.Tensor, gamma: float) -> torch.Tensor:
-    """r / (r + γ): monotone in r, 0 at r = 0, 1/2 at r = γ, below 1 always."""
-    return ratio / (ratio + gamma)
-
-
 def shape_guided_log_ratio(log_ratio: torch.Tensor, gamma: float) -> torch.Tensor:
-    """r / (r + γ) computed from log r as sigmoid(log r − log γ): the same value, but it never
-    overflows (exp of a large log-ratio) and keeps its gradient where r/(r+γ) rounds to 1."""
+    """Guide-GRPO's r / (r + γ) (monotone in r, 0 at r = 0, 1/2 at r = γ, below 1), computed from
+    log r as sigmoid(log r − log γ): the same value, but it never overflows (exp of a large
+    log-ratio) and keeps its gradient where r/(r+γ) rounds to 1."""
     return torch.sigmoid(log_ratio - math.log(gamma))
 
 
