@@ -35,3 +35,15 @@ def test_all_unscorable_fails_loudly(policy) -> None:
     tasks = toy_tasks(3)
     with pytest.raises(VerifierError, match="every held-out attempt at step 5 was unscorable"):
         evaluate(policy, tasks, cfg, step=5, rollouts=0, grade=_grader({t.id for t in tasks}, 0.0))
+
+
+def test_comparisons_pair_only_tasks_scored_at_both_ends_in_stable_order() -> None:
+    from mentor.compare import _common
+    from mentor.store import EvalRow
+
+    def row(per_task):
+        return EvalRow(0, 0, 0.0, 0.0, 0.0, None, None, len(per_task), per_task)
+
+    before = row({"t3": 0.0, "t1": 0.0, "t2": 1.0})
+    after = row({"t1": 1.0, "t3": 1.0})  # t2's attempt was unscorable after training
+    assert _common(before, after) == ["t3", "t1"]  # before's order, t2 left out rather than read as 0

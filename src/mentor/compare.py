@@ -48,8 +48,11 @@ def summarise(out_dir: Path, seeds: Sequence[int]) -> dict[str, Any]:
         before = [r["evals"][0] for r in runs[arm]]
         after = [r["evals"][-1] for r in runs[arm]]
         # paired per task; a task unscorable at either end is left out of the pair
-        _, lo, hi = bootstrap_diff_ci([([b.per_task[k] for k in _common(b, a)], [a.per_task[k] for k in _common(b, a)])
-                                       for b, a in zip(before, after, strict=True)])
+        pairs_by_seed = []
+        for b, a in zip(before, after, strict=True):
+            keys = _common(b, a)
+            pairs_by_seed.append(([b.per_task[k] for k in keys], [a.per_task[k] for k in keys]))
+        _, lo, hi = bootstrap_diff_ci(pairs_by_seed)
         result[arm] = {
             "signal_share": float(np.mean([s["signal_share"] for s in sums])),
             "heldout_before": float(np.mean([b.accuracy for b in before])),
@@ -68,7 +71,7 @@ def summarise(out_dir: Path, seeds: Sequence[int]) -> dict[str, Any]:
     for c, m in zip(runs["control"], runs["mentor"], strict=True):
         c_after, m_after = c["evals"][-1].per_task, m["evals"][-1].per_task
         c_before, m_before = c["evals"][0].per_task, m["evals"][0].per_task
-        keys = sorted(set(c_after) & set(m_after) & set(c_before) & set(m_before))
+        keys = sorted(_common(c["evals"][-1], m["evals"][-1], c["evals"][0], m["evals"][0]))
         pairs.append(([c_after[k] - c_before[k] for k in keys], [m_after[k] - m_before[k] for k in keys]))
     est, lo, hi = bootstrap_diff_ci(pairs)
     result["gain_difference"] = {"estimate": est, "ci": [lo, hi]}
@@ -86,8 +89,10 @@ def summarise(out_dir: Path, seeds: Sequence[int]) -> dict[str, Any]:
 
 
 def _common(*evals: Any) -> list[str]:
-    """Task ids scored in every one of `evals` (unscorable tasks are absent from per_task)."""
-    return sorted(set.intersection(*(set(e.per_task) for e in evals)))
+    """Task ids scored in every one of `evals` (unscorable tasks are absent from per_task), in the
+    first one's order: a seeded bootstrap depends on the order of its data."""
+    rest = [set(e.per_task) for e in evals[1:]]
+    return [k for k in evals[0].per_task if all(k in r for r in rest)]
 
 
 def _mean_metric(run: dict[str, Any], key: str) -> float:
