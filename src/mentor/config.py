@@ -121,6 +121,13 @@ class HintsConfig(_Strict):
     # but at most 1/4 of an on-policy token's gradient); "unit" = no importance correction (biased: as
     # if the no-hint policy had sampled them; full-strength gradient). An ablation switch.
     guided_weight: Literal["guide", "unit"] = "guide"
+    # When hints are given. "reroll": an all-fail group is re-sampled with an escalating hint in the
+    # same step (Guide-GRPO; the re-rolls cost extra rollouts). "staircase": no re-rolls; each
+    # difficulty bucket keeps a hint level that rises by one after an all-fail group and falls by one
+    # once a no-hint attempt of the bucket passes, and a scaffolded group splits its G attempts into
+    # no-hint ones and `staircase_share` hinted ones (budget-neutral: every step costs G per task).
+    mode: Literal["reroll", "staircase"] = "reroll"
+    staircase_share: float = Field(default=0.5, gt=0, lt=1)
 
 
 class CreditConfig(_Strict):

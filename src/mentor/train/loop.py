@@ -56,11 +56,13 @@ class Run:
     policy_version: int = 0
     task_by_id: dict[str, Task] = field(default_factory=dict)
     segmenter: Any = None
+    staircase: dict[str, int] = field(default_factory=dict)  # bucket -> hint level (hints.mode "staircase")
 
 
 @dataclass
 class GroupRecord:
-    """A task's attempts in this step: the no-hint group and any guided re-rolls."""
+    """A task's attempts in this step: the no-hint group and any guided re-rolls (in staircase mode,
+    the hinted part of a scaffolded group)."""
 
     task: Task
     grp: int
@@ -69,12 +71,16 @@ class GroupRecord:
     rerolls: list[tuple[Hint, list[Attempt], list[Grade]]] = field(default_factory=list)
 
     merge_failed: bool = False
+    scaffold: bool = False  # the re-roll entry is the hinted part of one group sampled with it
 
     @property
     def trained(self) -> tuple[list[Attempt], list[Grade]]:
-        """The attempts the loss sees: the last guided re-roll if one was kept (with `merge_failed`,
-        together with the failed no-hint attempts, which then carry negative credit), else the
-        no-hint group."""
+        """The attempts the loss sees: a scaffolded group whole (no-hint and hinted attempts share one
+        baseline); else the last guided re-roll if one was kept (with `merge_failed`, together with
+        the failed no-hint attempts, which then carry negative credit), else the no-hint group."""
+        if self.scaffold:
+            return (self.attempts + [a for _, att, _ in self.rerolls for a in att],
+                    self.grades + [gr for _, _, grs in self.rerolls for gr in grs])
         for _hint, attempts, grades in reversed(self.rerolls):
             if _is_mixed(grades):
                 if self.merge_failed:
@@ -99,23 +105,32 @@ def train_step(run: Run, step: int) -> dict[str, Any]:
     sizes = _group_sizes(run, tasks)
     timings["select"] = time.perf_counter() - t0
 
-    # 2. sample a group of attempts per task, without hints
+    # 2. sample a group of attempts per task, without hints (in staircase mode, part of the group
+    #    of a task whose bucket is scaffolded sees the bucket's hint)
     t0 = time.perf_counter()
-    groups = [GroupRecord(task, i, attempts, [], merge_failed=cfg.hints.merge_failed) for i, (task, attempts)
-              in enumerate(zip(tasks, sample_groups(run, tasks, sizes, hints=None), strict=True))]
+    staircase = cfg.hints.enabled and cfg.hints.mode == "staircase"
+    scaffolds = staircase_hints(run, tasks, rng) if staircase else [None] * len(tasks)
+    groups, hinted_parts = sample_step_groups(run, tasks, sizes, scaffolds)
     timings["sample"] = time.perf_counter() - t0
 
     # 3. grade every attempt (a grader failure makes it unscorable, never 0)
     t0 = time.perf_counter()
     for g in groups:
         g.grades = [run.grade(g.task, a.text) for a in g.attempts]
+    for i, (hint, attempts) in hinted_parts.items():
+        g = groups[i]
+        g.rerolls.append((hint, attempts, [run.grade(g.task, a.text) for a in attempts]))
     timings["grade"] = time.perf_counter() - t0
 
-    # 4. hints: re-roll all-fail groups with an escalating hint until the group is mixed
+    # 4. hints: re-roll all-fail groups with an escalating hint until the group is mixed, or (staircase)
+    #    move each bucket's hint level on this step's evidence
     t0 = time.perf_counter()
     reliance = None
-    if cfg.hints.enabled:
+    if staircase:
+        update_staircase(run, groups)
+    elif cfg.hints.enabled:
         reroll_stuck_groups(run, groups, rng)
+    if cfg.hints.enabled:
         # measured before the update, so both log-probs come from the policy that sampled
         reliance = _reliance(run, groups)
     timings["hints"] = time.perf_counter() - t0
@@ -194,6 +209,60 @@ def sample_groups(run: Run, tasks: Sequence[Task], sizes: Sequence[int],
         ])
         k += size
     return out
+
+
+def sample_step_groups(run: Run, tasks: Sequence[Task], sizes: Sequence[int], scaffolds: Sequence[Hint | None],
+                       ) -> tuple[list[GroupRecord], dict[int, tuple[Hint, list[Attempt]]]]:
+    """One batched sampling call for the step: each task's no-hint attempts and, for a scaffolded
+    task, `hints.staircase_share` of its group sampled with the scaffold hint instead."""
+    cfg = run.cfg
+    share = cfg.hints.staircase_share
+    plain = [size - _hinted_count(size, share) if h is not None else size for size, h in zip(sizes, scaffolds, strict=True)]
+    scaffolded = [i for i, h in enumerate(scaffolds) if h is not None]
+    samples = sample_groups(run, [*tasks, *(tasks[i] for i in scaffolded)],
+                            [*plain, *(sizes[i] - plain[i] for i in scaffolded)],
+                            [*([None] * len(tasks)), *(scaffolds[i] for i in scaffolded)])
+    groups = [GroupRecord(task, i, samples[i], [], merge_failed=cfg.hints.merge_failed, scaffold=scaffolds[i] is not None)
+              for i, task in enumerate(tasks)]
+    hinted_parts: dict[int, tuple[Hint, list[Attempt]]] = {}
+    for i, attempts in zip(scaffolded, samples[len(tasks):], strict=True):
+        hint = scaffolds[i]
+        assert hint is not None
+        hinted_parts[i] = (hint, [replace(a, group=i, index=plain[i] + j) for j, a in enumerate(attempts)])
+    return groups, hinted_parts
+
+
+def _hinted_count(size: int, share: float) -> int:
+    """Attempts of a scaffolded group that see the hint: at least one, and at least one without."""
+    return min(max(round(size * share), 1), size - 1) if size > 1 else 0
+
+
+def _staircase_cap(run: Run, task: Task) -> int:
+    return min(run.cfg.hints.max_level, run.hints.max_level(task))
+
+
+def staircase_hints(run: Run, tasks: Sequence[Task], rng: np.random.Generator) -> list[Hint | None]:
+    """The scaffold hint of each task's bucket at its current staircase level (None at level 0)."""
+    out: list[Hint | None] = []
+    for task in tasks:
+        level = min(run.staircase.get(task.bucket, 0), _staircase_cap(run, task))
+        out.append(run.hints.hint(task, level, [], run.pool, rng) if level > 0 else None)
+    return out
+
+
+def update_staircase(run: Run, groups: Sequence[GroupRecord]) -> None:
+    """At most one rung per bucket and step: up when every group of the bucket failed throughout
+    (hinted attempts included), down once a no-hint attempt of the bucket passed; hints fade as the
+    student stops needing them."""
+    by_bucket: dict[str, list[GroupRecord]] = {}
+    for g in groups:
+        by_bucket.setdefault(g.task.bucket, []).append(g)
+    for bucket, members in by_bucket.items():
+        level = run.staircase.get(bucket, 0)
+        if all(_all_fail(g.trained[1]) for g in members):
+            run.staircase[bucket] = min(level + 1, min(_staircase_cap(run, g.task) for g in members))
+        elif level > 0 and any(s >= PASS for g in members for s in _scored(g.grades)):
+            run.staircase[bucket] = level - 1
 
 
 def reroll_stuck_groups(run: Run, groups: Sequence[GroupRecord], rng: np.random.Generator) -> None:
@@ -364,6 +433,7 @@ def resume_run(run: Run) -> int:
     if last:
         state = run.store.step_state(last)
         run.selector.load_state_dict(state.get("selector", {}))
+        run.staircase = {str(k): int(v) for k, v in state.get("staircase", {}).items()}
     return last
 
 
@@ -564,4 +634,5 @@ def _attempt_rows(groups: Sequence[GroupRecord], credit_groups: Sequence[Group],
 
 
 def _state(run: Run) -> dict[str, Any]:
-    return {"selector": run.selector.state_dict(), "policy_version": run.policy_version}
+    return {"selector": run.selector.state_dict(), "policy_version": run.policy_version,
+            "staircase": dict(run.staircase)}
