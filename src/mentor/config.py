@@ -134,6 +134,13 @@ class CreditConfig(_Strict):
     assigner: PluginSpec = Field(default_factory=lambda: PluginSpec(name="outcome"))
     segmenter: PluginSpec | None = None  # step segmentation for step-level credit (default blank lines)
     max_extra_rollouts: int = Field(default=64, ge=0)  # monte_carlo branch budget per step
+    # The judge that lists wrong steps, for `critique` (or min_form's critique step rewards): name is
+    # the backend (openai, local, scripted), args its settings (url, model, api_key_env, k, temperature,
+    # max_tokens, ...); mentor.credit_sources.build_critic checks them.
+    critic: PluginSpec | None = None
+    # min_form's per-step rewards: {name: monte_carlo, args: {k: 4}} or {name: critique, args: {combine: ...}}.
+    # Monte Carlo continuations share max_extra_rollouts and the rollout budget.
+    step_rewards: PluginSpec | None = None
 
 
 class RunConfig(_Strict):

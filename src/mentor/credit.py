@@ -35,6 +35,7 @@ from mentor.types import Advantages, Attempt, StepSpan, Task
 
 __all__ = [
     "ASSIGNERS",
+    "BranchValues",
     "CreditAssigner",
     "CreditContext",
     "CritiqueAssigner",
@@ -44,7 +45,9 @@ __all__ = [
     "MonteCarloAssigner",
     "OutcomeAssigner",
     "PrefixTreeAssigner",
+    "RolloutFn",
     "StepFlag",
+    "StepRewardFn",
     "build_assigner",
     "combine_flags",
     "group_advantages",
@@ -91,6 +94,8 @@ class CritiqueResult:
 
 
 StepRewardFn = Callable[[Task, Attempt, list[StepSpan]], Sequence[float]]
+# (task, completion-token prefix, k) -> rewards of k sampled continuations (None = unscorable)
+RolloutFn = Callable[[Task, tuple[int, ...], int], list[float | None]]
 
 
 @dataclass
@@ -105,7 +110,7 @@ class CreditContext:
     scale_by_std: bool = True
     segmenter: Segmenter | None = None  # None: blank_lines, the CAPO default, where steps are needed
     # monte_carlo: (task, completion-token prefix, k) -> rewards of k sampled continuations
-    rollout: Callable[[Task, tuple[int, ...], int], list[float | None]] | None = None
+    rollout: RolloutFn | None = None
     # critique: (task, attempt text, steps) -> k critiques (one judge call each)
     critic: Callable[[Task, str, list[StepSpan]], list[CritiqueResult]] | None = None
     step_rewards: StepRewardFn | None = None  # min_form: one reward per step, from any source
@@ -327,6 +332,42 @@ class PrefixTreeAssigner:
 # monte_carlo
 
 
+@dataclass
+class BranchValues:
+    """Monte Carlo values of completion prefixes, shared by the `monte_carlo` assigner and the
+    `monte_carlo` step-reward source (mentor.credit_sources) so both spend rollouts the same way.
+
+    A prefix identical up to a boundary (within a task) is sampled once. Budget: an attempt is branched
+    only if all its new prefixes fit in what is left of `budget`; at the first one that does not,
+    branching stops for the rest of the loop step (`stopped`), so attempts later in flat order never
+    jump the queue with a cheaper request.
+    """
+
+    rollout: RolloutFn
+    k: int
+    budget: int
+    extra_rollouts: int = 0
+    stopped: bool = False
+    cache: dict[tuple[str, tuple[int, ...]], float | None] = field(default_factory=dict)
+
+    def boundary_values(self, task: Task, a: Attempt, spans: Sequence[StepSpan]) -> list[float | None] | None:
+        """V at the end of every step but the last (there the attempt's own outcome is the value):
+        mean reward of k continuations, None for a boundary whose continuations were all unscorable.
+        Returns None when the budget cannot pay for this attempt's new prefixes."""
+        keys = [(task.id, tuple(a.completion_ids[: s.end])) for s in spans[:-1]]
+        new = list(dict.fromkeys(k for k in keys if k not in self.cache))
+        if new and (self.stopped or len(new) * self.k > self.budget):
+            self.stopped = True
+            return None
+        for key in new:
+            got = self.rollout(task, key[1], self.k)
+            self.extra_rollouts += len(got)
+            self.budget -= self.k
+            scored = _scored(got)
+            self.cache[key] = float(scored.mean()) if scored.size else None
+        return [self.cache[k] for k in keys]
+
+
 @dataclass(frozen=True)
 class MonteCarloAssigner:
     """Step values from k sampled continuations at each step boundary (Math-Shepherd / VinePPO style).
@@ -337,10 +378,8 @@ class MonteCarloAssigner:
     (V(after j) − V(before j)) / σ_group (σ only when `scale_by_std`): the steps telescope to the
     attempt's GRPO advantage, so this only redistributes outcome credit between steps.
 
-    Prefixes identical up to a boundary (within a task) are sampled once. Budget: attempts are taken
-    in flat order and an attempt is branched only if all its new prefixes fit in what is left of
-    `ctx.max_extra_rollouts`; at the first one that does not, branching stops and every later attempt
-    whose prefixes are not already sampled keeps the outcome row.
+    Prefixes are shared and the budget `ctx.max_extra_rollouts` spent as `BranchValues` describes;
+    an attempt the budget cannot pay for keeps the outcome row.
     """
 
     k: int = 4
@@ -357,9 +396,7 @@ class MonteCarloAssigner:
                 fix="pass CreditContext(rollout=...) or use another assigner",
             )
         out = _Out()
-        cache: dict[tuple[str, tuple[int, ...]], float | None] = {}
-        budget = ctx.max_extra_rollouts
-        stopped = False
+        branches = BranchValues(ctx.rollout, self.k, ctx.max_extra_rollouts)
         flat = 0
         for g in groups:
             advs = group_advantages(g.rewards, ctx.std_tol, ctx.scale_by_std)
@@ -372,20 +409,11 @@ class MonteCarloAssigner:
                     out.rows.append(_row(advs[i] or 0.0, n))
                     continue
                 spans = _spans(ctx, a)
-                keys = [(g.task.id, tuple(a.completion_ids[: s.end])) for s in spans[:-1]]
-                new = list(dict.fromkeys(k for k in keys if k not in cache))
-                if new and (stopped or len(new) * self.k > budget):
-                    stopped = True
+                inner = branches.boundary_values(g.task, a, spans)
+                if inner is None:
                     out.bump("attempts_over_budget")
                     out.rows.append(_row(advs[i] or 0.0, n))
                     continue
-                for key in new:
-                    got = ctx.rollout(g.task, key[1], self.k)
-                    out.extra_rollouts += len(got)
-                    budget -= self.k
-                    scored = _scored(got)
-                    cache[key] = float(scored.mean()) if scored.size else None
-                inner = [cache[k] for k in keys]
                 if any(v is None for v in inner):  # every continuation unscorable: no value here
                     out.bump("attempts_unvalued")
                     out.rows.append(_row(advs[i] or 0.0, n))
@@ -398,6 +426,7 @@ class MonteCarloAssigner:
                     (flat + i, [(s.start, s.end, float(c)) for s, c in zip(spans, step_adv, strict=True)])
                 )
             flat += len(g.attempts)
+        out.extra_rollouts = branches.extra_rollouts
         out.counters.setdefault("attempts_over_budget", 0)
         return out.result(self.name, _args_of(self))
 

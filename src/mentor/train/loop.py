@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -20,6 +21,7 @@ import torch
 
 from mentor.config import RunConfig
 from mentor.credit import CreditContext, Group, build_assigner
+from mentor.credit_sources import CreditSources, build_credit_sources
 from mentor.curriculum import GroupOutcome, build_budget, build_selector
 from mentor.errors import StoreError
 from mentor.grade.answer import answer_grade
@@ -57,6 +59,7 @@ class Run:
     task_by_id: dict[str, Task] = field(default_factory=dict)
     segmenter: Any = None
     staircase: dict[str, int] = field(default_factory=dict)  # bucket -> hint level (hints.mode "staircase")
+    credit_sources: CreditSources = field(default_factory=CreditSources)  # critic, step rewards
 
 
 @dataclass
@@ -141,11 +144,12 @@ def train_step(run: Run, step: int) -> dict[str, Any]:
     for g in groups:
         attempts, grades = g.trained
         credit_groups.append(Group(g.task, tuple(attempts), tuple(gr.score for gr in grades)))
+    rollout, cap = functools.partial(branch_rollouts, run), _branch_cap(run)
+    sources = run.credit_sources.for_step(credit_groups, rollout, cap)  # step rewards branch via `rollout` too
     ctx = CreditContext(tokenizer=run.policy.tokenizer, std_tol=cfg.optim.std_tol,
-                        scale_by_std=cfg.optim.scale_by_std, segmenter=run.segmenter,
-                        rollout=lambda task, prefix, k: branch_rollouts(run, task, prefix, k),
-                        max_extra_rollouts=_branch_cap(run))
-    advantages = run.credit.assign(credit_groups, ctx)
+                        scale_by_std=cfg.optim.scale_by_std, segmenter=run.segmenter, rollout=rollout,
+                        critic=sources.critic, step_rewards=sources.step_rewards, max_extra_rollouts=cap)
+    advantages = sources.account(run.credit.assign(credit_groups, ctx))  # + the sources' judge calls, rollouts
     # At store precision from here on: the update trains on exactly what a resume replays.
     rows = [tuple(round(x, 6) for x in row) for row in advantages.values]
     timings["credit"] = time.perf_counter() - t0
@@ -333,6 +337,7 @@ def _train_items(run: Run, groups: Sequence[GroupRecord], credit_groups: Sequenc
 def build_run(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False) -> Run:
     run_dir = Path(run_dir)
     _check_loop_support(cfg)
+    credit_sources = build_credit_sources(cfg.credit)  # a bad critic or step-reward source fails before loading
     if resume:
         store = RunStore.open(run_dir)
         stored = RunConfig.model_validate(store.config)
@@ -371,26 +376,30 @@ def build_run(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False) -> R
     grade = _build_grader(cfg)
     return Run(cfg=cfg, run_dir=run_dir, store=store, policy=policy, optimizer=optimizer, pool=pool,
                heldout=heldout, grade=grade, selector=selector, budget=budget, hints=hints, credit=credit,
-               reference=reference, task_by_id={t.id: t for t in pool}, segmenter=segmenter)
+               reference=reference, task_by_id={t.id: t for t in pool}, segmenter=segmenter,
+               credit_sources=credit_sources)
 
 
-# Assigners whose inputs the loop does not produce yet: critique needs a critic (a judge that lists
-# wrong steps with quotes), min_form needs per-step rewards. Both work through the library API
-# (mentor.credit with a CreditContext that supplies them); the loop refuses them up front rather
-# than failing at the first step after minutes of loading.
-_NOT_IN_LOOP = {"critique": "a critic (judge) function", "min_form": "a per-step reward source"}
+# Assigners whose inputs the loop must be given: (config key, what it supplies, how to set it). Checked
+# up front rather than failing at the first step after minutes of loading.
+_LOOP_NEEDS = {
+    "critique": ("credit.critic", "a critic (a judge that lists wrong steps with quotes)",
+                 "set credit.critic, e.g. {name: openai, args: {url: http://localhost:8000/v1, model: NAME}}"),
+    "min_form": ("credit.step_rewards", "a per-step reward source",
+                 "set credit.step_rewards to {name: monte_carlo, args: {k: 4}} or {name: critique} with credit.critic"),
+}
 
 
 def _check_loop_support(cfg: RunConfig) -> None:
     name = cfg.credit.assigner.name
-    if name in _NOT_IN_LOOP:
+    if name not in _LOOP_NEEDS:
+        return
+    key, what, fix = _LOOP_NEEDS[name]
+    if getattr(cfg.credit, key.split(".")[-1]) is None:
         from mentor.errors import ConfigError
 
-        raise ConfigError(
-            f"credit assigner '{name}' needs {_NOT_IN_LOOP[name]}, which `mentor train` does not supply yet.",
-            where="credit.assigner.name",
-            fix="use outcome, prefix_tree or monte_carlo in the loop; call mentor.credit directly for the others",
-        )
+        raise ConfigError(f"credit assigner '{name}' needs {what}, but {key} is not set.", where=key,
+                          fix=f"{fix}; or choose another credit.assigner.name")
 
 
 def _build_grader(cfg: RunConfig) -> GradeFn:
