@@ -65,6 +65,9 @@ def summarise(out_dir: Path, seeds: Sequence[int]) -> dict[str, Any]:
             "hinted_share": float(np.mean([_mean_metric(r, "hinted_groups") / max(_mean_metric(r, "groups"), 1e-9)
                                            for r in runs[arm]])),
             "unscorable": int(sum(s["unscorable"] for s in sums)),
+            "per_seed": [{"seed": seed, "heldout_before": b.accuracy, "heldout_after": a.accuracy,
+                          "gain": a.accuracy - b.accuracy, "signal_share": s["signal_share"], "rollouts": s["rollouts"]}
+                         for seed, b, a, s in zip(seeds, before, after, sums, strict=True)],
         }
     # Gain difference, paired per task and seed (both arms are evaluated on the same tasks).
     pairs = []

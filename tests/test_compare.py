@@ -1,0 +1,55 @@
+"""`mentor compare` end to end on the tiny model: both arms at the same budget, the JSON the issue
+asks for, one report, and a second invocation that resumes the finished arms instead of retraining."""
+
+from __future__ import annotations
+
+import json
+
+from mentor.store import open_readonly
+
+TINY = ["model.name=tiny", "model.sample_dtype=float32", "model.train_autocast=false",
+        "tasks.train_size=16", "tasks.heldout_size=8", "sampling.group_size=4", "sampling.tasks_per_step=2",
+        "sampling.max_new_tokens=8", "eval.every=1", "eval.pass_k=2", "eval.bootstrap=100", "checkpoint_every=0"]
+
+
+def _args(out) -> list[str]:
+    sets = [x for kv in TINY for x in ("--set", kv)]
+    return ["compare", *sets, "--seeds", "0,1", "--steps", "2", "--out", str(out), "--json"]
+
+
+def test_compare_runs_both_arms_at_one_budget_and_resumes(mentor_cli, tmp_path) -> None:
+    out = tmp_path / "cmp"
+    r = mentor_cli(*_args(out), timeout=300)
+    assert r.returncode == 0, r
+    summary = json.loads(r.stdout)
+    budget = 2 * 2 * 4  # steps × tasks per step × group size
+    for arm in ("control", "mentor"):
+        s = summary[arm]
+        assert {"signal_share", "heldout_before", "heldout_after", "gain", "gain_ci", "rollouts"} <= set(s)
+        assert s["gain"] == s["heldout_after"] - s["heldout_before"]
+        assert s["gain_ci"][0] <= s["gain_ci"][1]
+        assert [p["seed"] for p in s["per_seed"]] == [0, 1]
+        for seed in (0, 1):
+            with open_readonly(out / f"{arm}-s{seed}") as store:
+                assert store.rollouts_at(store.last_step()) <= budget
+    assert summary["control"]["rollouts"] == budget
+    assert "rollouts_to_control_final" in summary["mentor"] and len(summary["mentor"]["rollouts_to_control_final"]) == 2
+    lo, hi = summary["gain_difference"]["ci"]
+    assert lo <= summary["gain_difference"]["estimate"] <= hi
+    assert (out / "report.html").is_file() and (out / "compare.json").is_file()
+    assert "Mentor vs vanilla GRPO" in (out / "report.html").read_text()
+
+    # again: every arm is finished, so nothing retrains and the numbers are the same
+    again = mentor_cli(*_args(out), timeout=300)
+    assert again.returncode == 0, again
+    assert json.loads(again.stdout) == summary
+    assert "resuming" in again.stderr
+    for seed in (0, 1):
+        with open_readonly(out / f"control-s{seed}") as store:
+            assert store.last_step() == 2
+
+
+def test_compare_refuses_a_mentor_arm_identical_to_the_control(mentor_cli, tmp_path) -> None:
+    r = mentor_cli("compare", "--set", "hints.enabled=false", "--seeds", "0", "--out", str(tmp_path / "x"))
+    assert r.returncode == 2, r
+    assert "configured exactly like the control" in r.output and "Traceback" not in r.output
