@@ -206,6 +206,9 @@ def _mount_optional() -> None:
     from mentor.compare import compare_command
 
     app.command("compare")(compare_command)
+    from mentor.cli_combine import combine_command
+
+    app.command("combine")(combine_command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -23,6 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from mentor.errors import InputError
+from mentor.jsonl_io import read_json_objects
 from mentor.types import Task
 
 console = Console(stderr=True)
@@ -76,19 +77,8 @@ def show_command(rubric: Path = typer.Argument(..., help="Rubric YAML or *.lock.
 def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     if not path.is_file():
         raise InputError(f"input file not found: {path}", where=str(path), fix="check the --input path")
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"not valid JSON ({exc.msg} at column {exc.colno})", where=f"{path}:{lineno}",
-                                 fix="each line must be one JSON object") from None
-            if not isinstance(obj, dict):
-                raise InputError("a line must be a JSON object", where=f"{path}:{lineno}",
-                                 fix='use {"task": {...}, "attempt": "..."}')
-            yield lineno, obj
+    for lineno, _where, obj in read_json_objects(path, InputError, '{"task": {...}, "attempt": "..."}'):
+        yield lineno, obj
 
 
 def _task_of(obj: dict[str, Any], where: str) -> tuple[Task, str]:

@@ -6,13 +6,12 @@ Every bad line is reported with its number and the fix; nothing is skipped silen
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
-from typing import Any
 
 from mentor.config import TaskSpec
 from mentor.errors import TaskError
+from mentor.jsonl_io import read_json_objects
 from mentor.tasks.base import Split, register_task_source
 from mentor.types import Task
 
@@ -28,55 +27,43 @@ def read_jsonl_tasks(path: str | Path) -> list[Task]:
         raise TaskError("task file not found.", where=str(p), fix="pass the path of an existing JSONL file")
     tasks: list[Task] = []
     seen: dict[str, int] = {}
-    with p.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            where = f"{p}:{lineno}"
-            try:
-                obj: Any = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise TaskError(f"not valid JSON ({exc.msg} at column {exc.colno}).", where=where,
-                                fix="write one JSON object per line") from None
-            if not isinstance(obj, dict):
-                raise TaskError("each line must be a JSON object.", where=where,
-                                fix='e.g. {"prompt": "2+2?", "answer": "4"}')
-            unknown = set(obj) - _ALLOWED
-            if unknown:
-                raise TaskError(f"unknown field(s) {sorted(unknown)}.", where=where,
-                                fix=f"allowed fields: {', '.join(sorted(_ALLOWED))}")
-            if not isinstance(obj.get("prompt"), str) or not obj["prompt"].strip():
-                raise TaskError("missing or empty 'prompt'.", where=where, fix="add a non-empty \"prompt\" string")
-            if "answer" not in obj or obj["answer"] is None:
-                raise TaskError("missing 'answer'.", where=where, fix="add the reference \"answer\" for the verifier")
-            verifier = obj.get("verifier", "math")
-            if verifier not in VERIFIERS:
-                raise TaskError(f"unknown verifier '{verifier}'.", where=where,
-                                fix=f"use one of: {', '.join(sorted(VERIFIERS))}")
-            difficulty = obj.get("difficulty")
-            if difficulty is not None and not isinstance(difficulty, int):
-                raise TaskError("'difficulty' must be an integer level.", where=where, fix='e.g. "difficulty": 2')
-            skills = obj.get("skills", [])
-            if isinstance(skills, str):
-                skills = [skills]
-            task_id = str(obj.get("id", f"{p.stem}/{lineno}"))
-            if task_id in seen:
-                raise TaskError(f"duplicate id '{task_id}' (first on line {seen[task_id]}).", where=where,
-                                fix="give every task a unique id")
-            seen[task_id] = lineno
-            tasks.append(
-                Task(
-                    id=task_id,
-                    prompt=obj["prompt"],
-                    answer=str(obj["answer"]),
-                    solution=obj.get("solution"),
-                    skills=tuple(str(s) for s in skills),
-                    level=difficulty,
-                    source=f"jsonl:{p.name}",
-                    verifier=verifier,
-                    meta=dict(obj.get("meta", {})),
-                )
+    for lineno, where, obj in read_json_objects(p, TaskError, '{"prompt": "2+2?", "answer": "4"}'):
+        unknown = set(obj) - _ALLOWED
+        if unknown:
+            raise TaskError(f"unknown field(s) {sorted(unknown)}.", where=where,
+                            fix=f"allowed fields: {', '.join(sorted(_ALLOWED))}")
+        if not isinstance(obj.get("prompt"), str) or not obj["prompt"].strip():
+            raise TaskError("missing or empty 'prompt'.", where=where, fix="add a non-empty \"prompt\" string")
+        if "answer" not in obj or obj["answer"] is None:
+            raise TaskError("missing 'answer'.", where=where, fix="add the reference \"answer\" for the verifier")
+        verifier = obj.get("verifier", "math")
+        if verifier not in VERIFIERS:
+            raise TaskError(f"unknown verifier '{verifier}'.", where=where,
+                            fix=f"use one of: {', '.join(sorted(VERIFIERS))}")
+        difficulty = obj.get("difficulty")
+        if difficulty is not None and not isinstance(difficulty, int):
+            raise TaskError("'difficulty' must be an integer level.", where=where, fix='e.g. "difficulty": 2')
+        skills = obj.get("skills", [])
+        if isinstance(skills, str):
+            skills = [skills]
+        task_id = str(obj.get("id", f"{p.stem}/{lineno}"))
+        if task_id in seen:
+            raise TaskError(f"duplicate id '{task_id}' (first on line {seen[task_id]}).", where=where,
+                            fix="give every task a unique id")
+        seen[task_id] = lineno
+        tasks.append(
+            Task(
+                id=task_id,
+                prompt=obj["prompt"],
+                answer=str(obj["answer"]),
+                solution=obj.get("solution"),
+                skills=tuple(str(s) for s in skills),
+                level=difficulty,
+                source=f"jsonl:{p.name}",
+                verifier=verifier,
+                meta=dict(obj.get("meta", {})),
             )
+        )
     if not tasks:
         raise TaskError("the task file has no tasks.", where=str(p), fix="add one JSON object per line")
     return tasks
