@@ -75,7 +75,7 @@ def test_scaffolded_steps_cost_no_extra_rollouts_and_split_each_group(tmp_path) 
     assert run.rollouts == per_step and set(run.staircase.values()) == {1}
     train_step(run, 2)
     assert run.rollouts == 2 * per_step
-    rows = [a for a in run.store.attempts(2)]
+    rows = list(run.store.attempts(2))
     by_group: dict[int, list[int]] = {}
     for a in rows:
         by_group.setdefault(a["grp"], []).append(a["hint_level"])
@@ -98,3 +98,20 @@ def test_staircase_levels_survive_resume(tmp_path) -> None:
     assert resume_run(again) == 2
     assert again.staircase == levels
     again.store.close()
+
+
+def test_reroll_share_rerolls_part_of_each_stuck_group(tmp_path) -> None:
+    # reroll mode: the tiny model fails every group, so each group is re-rolled at both ladder rungs
+    cfg = load_config(None, ["hints.mode=reroll", "hints.max_level=2", "hints.reroll_share=0.5",
+                             "hints.merge_failed=true"], "smoke")
+    run = build_run(cfg, tmp_path / "run")
+    g_size, n_groups = cfg.sampling.group_size, cfg.sampling.tasks_per_step
+    train_step(run, 1)
+    rows = list(run.store.attempts(1))
+    per_level: dict[int, int] = {}
+    for a in rows:
+        per_level[a["hint_level"]] = per_level.get(a["hint_level"], 0) + 1
+    assert per_level[0] == n_groups * g_size
+    assert all(n == n_groups * (g_size // 2) for level, n in per_level.items() if level)  # half-size re-rolls
+    assert run.rollouts == len(rows)
+    run.store.close()

@@ -127,6 +127,9 @@ class HintsConfig(_Strict):
     # once a no-hint attempt of the bucket passes, and a scaffolded group splits its G attempts into
     # no-hint ones and `staircase_share` hinted ones (budget-neutral: every step costs G per task).
     mode: Literal["reroll", "staircase"] = "reroll"
+    # Size of a guided re-roll as a share of the group (reroll mode): below 1 re-rolls fewer attempts,
+    # so a rescue costs less budget; with merge_failed the group's failed no-hint attempts fill it up.
+    reroll_share: float = Field(default=1.0, gt=0, le=1)
     staircase_share: float = Field(default=0.5, gt=0, lt=1)
 
 

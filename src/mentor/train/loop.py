@@ -286,12 +286,12 @@ def reroll_stuck_groups(run: Run, groups: Sequence[GroupRecord], rng: np.random.
                 hints.append(hint)
         left = _budget_left(run)
         if left is not None:  # re-roll only the groups the rollout budget can still pay for
-            keep = np.cumsum([len(g.attempts) for g in batch]) <= left
+            keep = np.cumsum([_reroll_size(cfg, g) for g in batch]) <= left
             batch = [g for g, k in zip(batch, keep, strict=True) if k]
             hints = [h for h, k in zip(hints, keep, strict=True) if k]
         if not batch:
             break
-        sizes = [len(g.attempts) for g in batch]
+        sizes = [_reroll_size(cfg, g) for g in batch]
         rerolled = sample_groups(run, [g.task for g in batch], sizes, hints)
         still_stuck = []
         for g, hint, attempts in zip(batch, hints, rerolled, strict=True):
@@ -303,6 +303,11 @@ def reroll_stuck_groups(run: Run, groups: Sequence[GroupRecord], rng: np.random.
             # all-pass with a hint: a stronger hint cannot add signal, so stop here
         stuck = still_stuck
         level += 1
+
+
+def _reroll_size(cfg: RunConfig, g: GroupRecord) -> int:
+    """Attempts in a guided re-roll: `hints.reroll_share` of the group (at least one)."""
+    return max(1, round(len(g.attempts) * cfg.hints.reroll_share))
 
 
 def branch_rollouts(run: Run, task: Task, prefix: tuple[int, ...], k: int) -> list[float | None]:
