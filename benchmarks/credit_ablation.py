@@ -18,6 +18,12 @@ ASSIGNER_ARGS = {
     "outcome": {},
     "prefix_tree": {},
     "monte_carlo": {"k": 2},
+    "min_form": {"temperature": 0.1},
+}
+# What an assigner needs besides its args: min_form takes Math-Shepherd-style Monte Carlo step rewards
+# (k continuations from each step end; they count against the budget like monte_carlo's branches).
+ASSIGNER_SETS = {
+    "min_form": ['credit.step_rewards={"name": "monte_carlo", "args": {"k": 2}}'],
 }
 
 
@@ -25,7 +31,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--budget", type=int, default=480, help="rollouts per arm (hinted and branch rollouts count)")
-    ap.add_argument("--assigners", nargs="+", default=list(ASSIGNER_ARGS))
+    ap.add_argument("--assigners", nargs="+", default=list(ASSIGNER_ARGS),
+                    help="critique is not listed: it needs a judge server as critic (credit.critic)")
     ap.add_argument("--out", type=Path, default=Path("runs/credit_ablation"))
     ap.add_argument("--preset", default="control",
                     help="base configuration; 'control' (no hints, uniform) isolates credit from the other components")
@@ -43,7 +50,8 @@ def main() -> None:
             run_dir = args.out / f"{name}-s{seed}"
             cfg = load_config(None, [*args.overrides, f"seed={seed}", "optim.steps=200", "eval.every=1000", "eval.pass_k=1",
                                      f"optim.rollout_budget={args.budget}",
-                                     f"credit.assigner={json.dumps({'name': name, 'args': ASSIGNER_ARGS.get(name, {})})}"],
+                                     f"credit.assigner={json.dumps({'name': name, 'args': ASSIGNER_ARGS.get(name, {})})}",
+                                     *ASSIGNER_SETS.get(name, [])],
                               args.preset)
             run = train(cfg, run_dir, resume=(run_dir / "run.sqlite").is_file())
             evals = run.store.evals()
