@@ -146,3 +146,34 @@ def test_bundled_judge_runs() -> None:
     b = compile_rubric(parse_rubric({**BUNDLE.content["rubric"], "judge": {"max_new_tokens": 96}}))
     g = Grader(b, judge).grade(TASK, ATTEMPT)
     assert g.score is None or 0.0 <= g.score <= 1.0
+
+
+def _requests(n: int, *, sample: int = 0, prefill: str | None = None, tokens: int = 12) -> list[Any]:
+    from mentor.grade.judge import JudgeRequest, JudgeView
+
+    view = JudgeView(("x",), (False,), (), True)
+    # prompts of different lengths, so a batch is really left-padded
+    return [JudgeRequest(({"role": "user", "content": "check " + "ab" * (i + 1)},), f"h{i}", sample, 0, 0.7,
+                         tokens, view, prefill=prefill) for i in range(n)]
+
+
+def test_transformers_judge_batched_greedy_equals_one_at_a_time() -> None:
+    model, tok = _tiny_model()
+    reqs = _requests(5)
+    batched = TransformersJudge(model, tok, batch_size=8).generate(reqs)
+    single = TransformersJudge(model, tok, batch_size=1).generate(reqs)
+    assert batched == single
+    assert len(set(batched)) > 1  # the prompts differ, so do the outputs: the padding did not leak
+
+
+def test_transformers_judge_continues_the_requests_prefill_and_keeps_sample_seeds() -> None:
+    model, tok = _tiny_model()
+    judge = TransformersJudge(model, tok)
+    outs = judge.generate(_requests(2, prefill='{"wrong_steps": ['))
+    assert all(isinstance(o, str) and o.startswith('{"wrong_steps": [') for o in outs)
+    # a sampled request is decoded alone with its own seed: the same whatever it is batched with
+    sampled = _requests(3, sample=2)
+    alone = judge.generate(sampled[1:2])
+    mixed = judge.generate([*_requests(2), sampled[1]])
+    assert mixed[-1] == alone[0]
+    assert judge.usage.calls == 2 + 1 + 3

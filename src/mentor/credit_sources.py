@@ -127,6 +127,10 @@ def _step_number(value: Any) -> int:
     raise JudgeError(f"critique: step number {value!r} is not an integer")
 
 
+# the opening a local critic is made to continue: a 135M model writes no JSON without it
+CRITIQUE_PREFILL = '{"wrong_steps": ['
+
+
 def parse_critique(raw: str) -> CritiqueResult:
     """The last JSON object with a `wrong_steps` list binds (a judge that drafts or echoes an earlier
     one is held to its final answer); steps are numbered from 1 in the prompt and from 0 in a
@@ -181,7 +185,7 @@ class JudgeCritic:
         done: dict[int, CritiqueResult] = {}
         pending = []
         for i in range(self.k):
-            req = JudgeRequest(messages, h, i, 0, self.temperature, self.max_tokens, view)
+            req = JudgeRequest(messages, h, i, 0, self.temperature, self.max_tokens, view, prefill=CRITIQUE_PREFILL)
             hit = self._cached(req)
             if hit is None:
                 pending.append(req)

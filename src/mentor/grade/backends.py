@@ -106,67 +106,112 @@ class ScriptedJudge:
 class TransformersJudge:
     """A local causal LM as judge. Sample 0's first try decodes greedily (reproducible); other samples
     and retries sample at the request's temperature with a seed derived from (sample, retry), inside
-    `torch.random.fork_rng` so the caller's RNG state is untouched.
+    `torch.random.fork_rng` so the caller's RNG state is untouched. Greedy requests are decoded
+    together, `batch_size` at a time (left-padded); sampled ones one at a time, so each keeps its own
+    seed whatever else is in the call.
 
-    `prefill` starts the assistant turn with the verdict object's opening, which small models need to
-    produce the schema at all; it is part of the output that is parsed."""
+    `prefill` starts the assistant turn with the opening of the object the judge must write, which
+    small models need to produce the schema at all: the request's own `prefill` where it sets one (the
+    critic's `{"wrong_steps": [`), else the verdict object's opening. It is part of the parsed output."""
 
     name = "transformers"
 
-    def __init__(self, model: Any, tokenizer: Any, *, model_name: str | None = None, prefill: bool = True) -> None:
+    def __init__(self, model: Any, tokenizer: Any, *, model_name: str | None = None, prefill: bool = True,
+                 batch_size: int = 8) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.hf_model = model
         self.tokenizer = tokenizer
         self.model = model_name or str(getattr(getattr(model, "config", None), "_name_or_path", "") or "local")
         self.prefill = prefill
+        self.batch_size = batch_size
         self.usage = Usage()
 
     @classmethod
-    def bundled(cls, threads: int = 1) -> TransformersJudge:
+    def bundled(cls, threads: int | None = None) -> TransformersJudge:
+        """The bundled SmolLM2-135M-Instruct. `threads` sets torch's (process-wide) thread count; by
+        default it is left alone, so a judge built inside a training run does not slow the update."""
         import torch
 
         from mentor.student.bundled import load_bundled
 
-        torch.set_num_threads(threads)  # CPU is shared with training; the caller can ask for more
+        if threads is not None:
+            torch.set_num_threads(threads)
         model, tokenizer = load_bundled(torch.float32)
         return cls(model, tokenizer, model_name="SmolLM2-135M-Instruct")
 
-    def _prompt_ids(self, req: JudgeRequest) -> tuple[Any, str]:
+    def _head(self, req: JudgeRequest) -> str:
+        if not self.prefill:
+            return ""
+        if req.prefill is not None:
+            return req.prefill
+        if req.view.criteria:
+            return '{"criteria": [{"name": "' + req.view.criteria[0].name + '", "reason": "'
+        return ""
+
+    def _prompt_text(self, req: JudgeRequest) -> str:
         tok = self.tokenizer
-        head = ""
-        if self.prefill and req.view.criteria:
-            head = '{"criteria": [{"name": "' + req.view.criteria[0].name + '", "reason": "'
         if getattr(tok, "chat_template", None):
             text = tok.apply_chat_template(list(req.messages), tokenize=False, add_generation_prompt=True)
         else:
             text = "\n\n".join(f"{m['role'].upper()}: {m['content']}" for m in req.messages) + "\n\nASSISTANT: "
-        return tok(text + head, return_tensors="pt", add_special_tokens=False), head
+        return text + self._head(req)
+
+    def _pad_id(self) -> int:
+        tok = self.tokenizer
+        return tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
 
     def generate(self, requests: Sequence[JudgeRequest]) -> list[JudgeOutput]:
+        outs: list[JudgeOutput | None] = [None] * len(requests)
+        greedy = [i for i, r in enumerate(requests) if (r.sample == 0 and r.retry == 0) or r.temperature == 0]
+        sampled = sorted(set(range(len(requests))) - set(greedy))
+        # one batch per max_new_tokens among the greedy requests (they rarely differ)
+        by_len: dict[int, list[int]] = {}
+        for i in greedy:
+            by_len.setdefault(requests[i].max_new_tokens, []).append(i)
+        for idx in by_len.values():
+            for b in range(0, len(idx), self.batch_size):
+                chunk = idx[b:b + self.batch_size]
+                for i, out in zip(chunk, self._run([requests[i] for i in chunk], sample=False), strict=True):
+                    outs[i] = out
+        for i in sampled:
+            outs[i] = self._run([requests[i]], sample=True)[0]
+        return [o for o in outs if o is not None]
+
+    def _run(self, reqs: Sequence[JudgeRequest], *, sample: bool) -> list[JudgeOutput]:
+        """Decode `reqs` as one left-padded batch (all greedy, or one sampled request)."""
         import torch
 
-        outs: list[JudgeOutput] = []
-        for req in requests:
-            t0 = time.perf_counter()
-            enc, head = self._prompt_ids(req)
-            greedy = (req.sample == 0 and req.retry == 0) or req.temperature == 0
-            kwargs: dict[str, Any] = {"max_new_tokens": req.max_new_tokens, "do_sample": not greedy,
-                                      "pad_token_id": self.tokenizer.pad_token_id or self.tokenizer.eos_token_id}
-            if not greedy:
-                kwargs["temperature"] = req.temperature
-            try:
-                with torch.random.fork_rng(devices=[]), torch.inference_mode():
-                    torch.manual_seed(1_000_003 * req.sample + req.retry)
-                    ids = self.hf_model.generate(**enc, **kwargs)
-            except Exception as exc:  # a crashed local model is the grader's failure
-                outs.append(JudgeError(f"local judge failed: {exc!r}"))
-                continue
-            new = ids[0, enc["input_ids"].shape[1]:]
+        t0 = time.perf_counter()
+        tok = self.tokenizer
+        texts = [self._prompt_text(r) for r in reqs]
+        encoded = [tok(t, add_special_tokens=False)["input_ids"] for t in texts]
+        width = max(len(e) for e in encoded)
+        pad = self._pad_id()
+        ids = torch.tensor([[pad] * (width - len(e)) + list(e) for e in encoded], dtype=torch.long)
+        mask = torch.tensor([[0] * (width - len(e)) + [1] * len(e) for e in encoded], dtype=torch.long)
+        kwargs: dict[str, Any] = {"max_new_tokens": reqs[0].max_new_tokens, "do_sample": sample, "pad_token_id": pad}
+        if sample:
+            kwargs["temperature"] = reqs[0].temperature
+        try:
+            with torch.random.fork_rng(devices=[]), torch.inference_mode():
+                if sample:
+                    torch.manual_seed(1_000_003 * reqs[0].sample + reqs[0].retry)
+                out = self.hf_model.generate(input_ids=ids, attention_mask=mask, **kwargs)
+        except Exception as exc:  # a crashed local model is the grader's failure
+            return [JudgeError(f"local judge failed: {exc!r}") for _ in reqs]
+        results: list[JudgeOutput] = []
+        eos = tok.eos_token_id
+        for r, row in zip(reqs, out[:, width:], strict=True):
+            new = row.tolist()
+            if eos is not None and eos in new:  # a finished row is padded to the batch's longest
+                new = new[:new.index(eos)]
             self.usage.calls += 1
-            self.usage.prompt_tokens += int(enc["input_ids"].shape[1])
-            self.usage.completion_tokens += int(new.shape[0])
-            self.usage.seconds += time.perf_counter() - t0
-            outs.append(head + self.tokenizer.decode(new, skip_special_tokens=True))
-        return outs
+            self.usage.completion_tokens += len(new)
+            results.append(self._head(r) + tok.decode(new, skip_special_tokens=True))
+        self.usage.prompt_tokens += sum(len(e) for e in encoded)
+        self.usage.seconds += time.perf_counter() - t0
+        return results
 
 
 # --- OpenAI-compatible HTTP -----------------------------------------------------------------------

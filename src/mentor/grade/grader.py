@@ -9,6 +9,7 @@ never a 0.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -294,8 +295,7 @@ class Grader:
 
 
 def _with_retry(req: JudgeRequest, retry: int) -> JudgeRequest:
-    return JudgeRequest(req.messages, req.attempt_hash, req.sample, retry, req.temperature,
-                        req.max_new_tokens, req.view)
+    return dataclasses.replace(req, retry=retry)
 
 
 def _validated_args(c: Criterion) -> dict[str, Any]:

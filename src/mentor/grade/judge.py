@@ -92,6 +92,9 @@ class JudgeRequest:
     temperature: float
     max_new_tokens: int
     view: JudgeView
+    # the opening of the judge's reply, for backends that can continue one (the local model); None:
+    # the backend's own choice. Fixed per prompt template, so it is covered by `attempt_hash`'s template.
+    prefill: str | None = None
 
 
 @dataclass(frozen=True)
