@@ -26,7 +26,7 @@ ASSIGNER_ARGS = {
 # judge server, pass --set 'credit.critic={"name": "openai", "args": {"url": ..., "model": ...}}'.
 ASSIGNER_SETS = {
     "min_form": ['credit.step_rewards={"name": "monte_carlo", "args": {"k": 2}}'],
-    "critique": ['credit.critic={"name": "local", "args": {"k": 2, "max_tokens": 128, "max_retries": 0}}'],
+    "critique": ['credit.critic={"name": "local", "args": {"k": 1, "max_tokens": 128, "max_retries": 0}}'],
 }
 
 
