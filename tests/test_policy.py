@@ -107,7 +107,10 @@ def test_eos_ends_a_completion(policy):
     assert ended[0].completion_ids == row0[:cut]  # the EOS is kept, nothing after it
     assert ended[0].finished
     assert ended[0].logprobs == pytest.approx(free[0].logprobs[:cut], abs=1e-5)
-    assert ended[1] == free[1] and not ended[1].finished and len(ended[1].completion_ids) == 12
+    # the other row is untouched: the same tokens (its log-probs up to the batch shape's rounding)
+    assert ended[1].completion_ids == free[1].completion_ids and ended[1].text == free[1].text
+    assert ended[1].logprobs == pytest.approx(free[1].logprobs, abs=1e-5)
+    assert not ended[1].finished and len(ended[1].completion_ids) == 12
 
 
 def test_real_eos_is_dropped_from_the_text(policy):
@@ -139,3 +142,33 @@ def test_sync_sampler_copies_trained_weights(make_policy):
         torch.testing.assert_close(s.float(), m, atol=0.02, rtol=0.01)
     fp32 = make_policy()
     assert fp32.sampler is fp32.model  # fp32 sampling shares the trained weights: nothing to copy
+
+
+@pytest.mark.parametrize("top_p", [0.3, 0.9, 0.999])
+def test_top_p_filter_matches_transformers(top_p):
+    """The hand-written decoder's nucleus filter keeps exactly the tokens transformers' warper keeps."""
+    from transformers.generation.logits_process import TopPLogitsWarper
+
+    from mentor.student.policy import _top_p
+
+    scores = torch.randn(5, 300, generator=torch.Generator().manual_seed(0)) * 3
+    ours = _top_p(scores.clone(), top_p)
+    theirs = TopPLogitsWarper(top_p)(None, scores.clone())
+    assert torch.equal(torch.isinf(ours), torch.isinf(theirs))
+    assert torch.equal(ours[~torch.isinf(ours)], scores[~torch.isinf(theirs)])
+
+
+def test_sampled_tokens_stay_inside_the_nucleus(policy):
+    torch.manual_seed(2)
+    prompt = policy.render("Calculate 3 + 4.", PROMPT)
+    samples = policy.sample([prompt] * 4, max_new_tokens=6, top_p=0.5)
+    for s in samples:
+        ids = list(s.completion_ids)
+        for t in range(len(ids)):
+            with torch.no_grad():
+                logits = policy.model(torch.tensor([prompt + ids[:t]])).logits[0, -1].float()
+            probs = torch.softmax(logits, -1)
+            order = torch.argsort(probs, descending=True)
+            before = probs[order].cumsum(0) - probs[order]  # mass strictly above each token
+            nucleus = set(order[before < 0.5].tolist())
+            assert ids[t] in nucleus

@@ -55,8 +55,12 @@ class TasksConfig(_Strict):
 class ModelConfig(_Strict):
     # "smollm2-135m" (bundled GGUF), "tiny" (random, for tests), or a local Hugging Face path.
     name: str = "smollm2-135m"
-    sample_dtype: Literal["float32", "bfloat16"] = "bfloat16"
-    train_autocast: bool = True  # bf16 autocast for the update; weights and optimiser stay fp32
+    # bf16 sampling and bf16 autocast in the update pay off only on CPUs with native bf16 (AVX512-BF16,
+    # AMX): there they are ~1.8x faster than fp32; on an AVX2-only CPU bf16 sampling was 2.7x *slower*
+    # and the autocast update 19x slower (benchmarks/step_time.py). "auto" picks bf16 where the CPU has
+    # it, else fp32; an explicit value is always obeyed. Weights and optimiser state stay fp32.
+    sample_dtype: Literal["auto", "float32", "bfloat16"] = "auto"
+    train_autocast: bool | Literal["auto"] = "auto"
     threads: int | None = None
 
 

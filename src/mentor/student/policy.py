@@ -1,9 +1,10 @@
 """A Hugging Face causal-LM policy: builds prompts, samples groups, scores completions.
 
-Two copies of the weights: `model` (fp32, trained; bf16 autocast in the update) and `sampler`
-(bf16 by default, refreshed after every update). On 2 CPU cores bf16 sampling is ~1.8x faster
-than fp32 (AVX512-BF16), while the optimiser keeps full-precision weights so small updates are
-not rounded away.
+Two copies of the weights: `model` (fp32, trained; bf16 autocast in the update where the CPU has
+native bf16) and `sampler` (bf16 on such CPUs, else the fp32 model itself; refreshed after every
+update). With AVX512-BF16, bf16 sampling is ~1.8x faster than fp32; without it, bf16 is emulated and
+several times slower, so `sample_dtype: auto` picks fp32. The optimiser keeps full-precision weights
+so small updates are not rounded away.
 """
 
 from __future__ import annotations
@@ -36,7 +37,12 @@ class HFPolicy:
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        if self.cfg.sample_dtype == "bfloat16":
+        # "auto": bf16 exactly where the CPU has it natively (the resolved choice is stored with the run)
+        native = "auto" in (self.cfg.sample_dtype, self.cfg.train_autocast) and cpu_has_native_bf16()
+        self.sample_dtype = self.cfg.sample_dtype if self.cfg.sample_dtype != "auto" else (
+            "bfloat16" if native else "float32")
+        self.autocast = native if self.cfg.train_autocast == "auto" else bool(self.cfg.train_autocast)
+        if self.sample_dtype == "bfloat16":
             self.sampler = copy.deepcopy(model).to(torch.bfloat16).eval()
         else:
             self.sampler = self.model
@@ -71,7 +77,7 @@ class HFPolicy:
         return list(self.tokenizer(text, add_special_tokens=False).input_ids)
 
     # ---------------------------------------------------------------- sampling
-    @torch.no_grad()
+    @torch.inference_mode()
     def sample(
         self,
         prompts: Sequence[Sequence[int]],
@@ -91,42 +97,70 @@ class HFPolicy:
 
     def _sample_batch(self, prompts: Sequence[Sequence[int]], max_new_tokens: int, temperature: float,
                       top_p: float, greedy: bool) -> list[Sample]:
+        """Decode a batch by hand rather than through `generate`: identical prompts (the G attempts of
+        a group) are prefilled once and their key/value cache shared, and a row that has emitted EOS
+        leaves the batch at once, so the cost follows the tokens actually produced rather than
+        batch x the longest completion. Sampling draws from torch's global generator, as before."""
+        model = self.sampler
+        device = next(model.parameters()).device
         pad = self.tokenizer.pad_token_id
-        width = max(len(p) for p in prompts)
-        input_ids = torch.full((len(prompts), width), pad, dtype=torch.long)
-        attention = torch.zeros((len(prompts), width), dtype=torch.long)
-        for i, p in enumerate(prompts):  # left padding: every row's next token is at the same column
-            input_ids[i, width - len(p):] = torch.tensor(list(p), dtype=torch.long)
+        unique: dict[tuple[int, ...], int] = {}
+        row_of = [unique.setdefault(tuple(p), len(unique)) for p in prompts]  # batch row -> unique prompt
+        width = max(len(p) for p in unique)
+        input_ids = torch.full((len(unique), width), pad, dtype=torch.long, device=device)  # [U, W]
+        attention = torch.zeros((len(unique), width), dtype=torch.long, device=device)  # [U, W]
+        for i, p in enumerate(unique):  # left padding: every row's next token is at the same column
+            input_ids[i, width - len(p):] = torch.tensor(p, dtype=torch.long)
             attention[i, width - len(p):] = 1
-        kwargs: dict[str, Any] = dict(
-            max_new_tokens=max_new_tokens,
-            pad_token_id=pad,
-            eos_token_id=sorted(self.eos_ids),
-            return_dict_in_generate=True,
-            output_scores=True,
-        )
-        if greedy:
-            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        else:
-            kwargs.update(do_sample=True, temperature=temperature, top_p=top_p, top_k=0)
-        gen = self.sampler.generate(input_ids=input_ids, attention_mask=attention, **kwargs)
-        new = gen.sequences[:, width:]  # [B, T]
-        # `scores` are the processed logits the sampler drew from (temperature/top-p applied), so
-        # their log-softmax at the drawn token is exactly the sampling log-probability.
-        steps = torch.stack(gen.scores, dim=1).float()  # [B, T, V]
-        logps = torch.log_softmax(steps, dim=-1).gather(-1, new[..., None]).squeeze(-1)  # [B, T]
-        samples = []
-        for row in range(new.shape[0]):
-            ids = new[row].tolist()
-            length, finished = len(ids), False
-            for t, tok in enumerate(ids):
-                if tok in self.eos_ids:
-                    length, finished = t + 1, True
-                    break
-            ids = ids[:length]
-            text = self.tokenizer.decode(ids, skip_special_tokens=True)
-            samples.append(Sample(tuple(ids), tuple(logps[row, :length].tolist()), text, finished))
-        return samples
+        positions = (attention.cumsum(-1) - 1).clamp(min=0)  # [U, W]
+        decoder, head = model.get_decoder(), model.get_output_embeddings()
+        cache_kwarg = _cache_kwarg(decoder)
+        out = decoder(input_ids=input_ids, attention_mask=attention, position_ids=positions, use_cache=True)
+        cache = _cache_of(out)
+        rows = torch.tensor(row_of, dtype=torch.long, device=device)  # [B]
+        cache.reorder_cache(rows)  # the group's rows share one prefill
+        hidden = out.last_hidden_state[rows, -1]  # [B, H]
+        attention, positions = attention[rows], positions[rows, -1:]  # [B, W], [B, 1]
+
+        n = len(prompts)
+        tokens: list[list[int]] = [[] for _ in range(n)]
+        logps: list[list[float]] = [[] for _ in range(n)]
+        finished = [False] * n
+        active = list(range(n))  # batch position -> original row
+        eos = torch.tensor(sorted(self.eos_ids), dtype=torch.long, device=device)
+        for t in range(max_new_tokens):
+            scores = head(hidden).float()  # [A, V] the logits the next token is drawn from
+            if greedy:
+                nxt = scores.argmax(-1)
+            else:
+                scores = _top_p(scores / temperature, top_p)
+                # One uniform draw per original row and step, whichever rows are still active, so a
+                # row's sample never depends on when the others finished; inverse-CDF sampling.
+                u = torch.rand(n, device=device)[torch.tensor(active, device=device)]
+                cdf = torch.softmax(scores, dim=-1).cumsum(dim=-1)  # [A, V]
+                nxt = torch.searchsorted(cdf, (u * cdf[:, -1])[:, None], right=True).squeeze(-1)
+                nxt = nxt.clamp(max=scores.shape[-1] - 1)
+            lp = torch.log_softmax(scores, dim=-1).gather(-1, nxt[:, None]).squeeze(-1)  # [A]
+            done = torch.isin(nxt, eos)
+            for row, tok, tok_lp, d in zip(active, nxt.tolist(), lp.tolist(), done.tolist(), strict=True):
+                tokens[row].append(tok)
+                logps[row].append(tok_lp)
+                finished[row] = d
+            if t == max_new_tokens - 1 or bool(done.all()):
+                break
+            if bool(done.any()):  # retire finished rows from the batch and its cache
+                keep = (~done).nonzero().squeeze(-1)
+                cache.reorder_cache(keep)
+                nxt, attention, positions = nxt[keep], attention[keep], positions[keep]
+                active = [active[j] for j in keep.tolist()]
+            attention = torch.cat([attention, attention.new_ones((len(active), 1))], dim=1)
+            positions = positions + 1
+            out = decoder(input_ids=nxt[:, None], attention_mask=attention, position_ids=positions,
+                          **{cache_kwarg: cache}, use_cache=True)
+            cache = _cache_of(out)
+            hidden = out.last_hidden_state[:, -1]
+        return [Sample(tuple(ids), tuple(lps), self.tokenizer.decode(ids, skip_special_tokens=True), done)
+                for ids, lps, done in zip(tokens, logps, finished, strict=True)]
 
     def sync_sampler(self) -> None:
         """Copy the trained fp32 weights into the bf16 sampling copy."""
@@ -155,20 +189,58 @@ class HFPolicy:
         for i, c in enumerate(completions):
             comp[i, : len(c)] = torch.tensor(list(c), dtype=torch.long)
         decoder, head = model.get_decoder(), model.get_output_embeddings()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.cfg.train_autocast):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.autocast):
             # The group shares its prompt: run it once, then let every completion attend to the same
             # (differentiable) key/value cache. Right-padded completions are masked out of the loss,
             # and causal attention keeps padding from touching earlier positions.
             pre = decoder(input_ids=p, use_cache=True)
-            cache = pre.past_key_values
+            cache = _cache_of(pre)
             cache.batch_repeat_interleave(g)
-            post = decoder(input_ids=comp, past_key_values=cache, use_cache=False)
+            post = decoder(input_ids=comp, **{_cache_kwarg(decoder): cache}, use_cache=False)
             # position P-1 predicts completion token 0; completion position t-1 predicts token t
             h = torch.cat([pre.last_hidden_state[:, -1:].expand(g, -1, -1), post.last_hidden_state[:, : width - 1]],
                           dim=1)  # [G, T, H]
             logits = head(h).float() / temperature  # [G, T, V]
         logp = torch.log_softmax(logits, dim=-1).gather(-1, comp[..., None]).squeeze(-1)  # [G, T]
         return [logp[i, :n] for i, n in enumerate(lengths)]
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX), the case where bf16 is faster
+    than fp32; without it oneDNN emulates bf16 and is several times slower."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a torch without that probe: read the CPU flags
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8") as f:
+                flags = f.read()
+        except OSError:
+            return False
+        return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def _top_p(scores: torch.Tensor, top_p: float) -> torch.Tensor:
+    """Nucleus filtering as transformers' TopPLogitsWarper does it: drop the least likely tokens whose
+    cumulative probability stays within 1 - top_p, always keeping the most likely one."""
+    if top_p >= 1.0:
+        return scores
+    sorted_scores, order = torch.sort(scores, descending=False)
+    cumulative = sorted_scores.softmax(dim=-1).cumsum(dim=-1)
+    remove = cumulative <= (1 - top_p)
+    remove[..., -1] = False
+    return scores.masked_fill(remove.scatter(-1, order, remove), float("-inf"))
+
+
+def _cache_kwarg(decoder: Any) -> str:
+    """transformers renamed the decoder's `past_key_values` argument to `cache` (5.x)."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(decoder.forward).parameters else "past_key_values"
+
+
+def _cache_of(out: Any) -> Any:
+    cache = getattr(out, "cache", None)
+    return cache if cache is not None else out.past_key_values
 
 
 def load_policy(cfg: ModelConfig) -> HFPolicy:

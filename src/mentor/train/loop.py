@@ -364,6 +364,9 @@ def build_run(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False) -> R
         store.save_tasks(pool, heldout)
     torch.manual_seed(cfg.seed)
     policy = load_policy(cfg.model)
+    # what "auto" resolved to on this machine: the same config samples in bf16 on one CPU, fp32 on another
+    store.set_meta("numerics", json.dumps({"sample_dtype": policy.sample_dtype, "train_autocast": policy.autocast,
+                                           "threads": torch.get_num_threads()}))
     optimizer = torch.optim.AdamW(policy.model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
     reference = None
     if cfg.optim.kl_coef > 0:
