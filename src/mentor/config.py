@@ -113,11 +113,25 @@ class CurriculumConfig(_Strict):
     budget: PluginSpec | None = None  # rollout allocator, e.g. {name: knapsack, args: {...}}
 
 
+class AdaptiveHintsConfig(_Strict):
+    """`hints.mode: adaptive`: each group gets just enough hinted attempts that it is expected to carry
+    a learning signal (mentor.hints.scaffold_size), from discounted per-bucket pass rates."""
+
+    # Hint the fewest attempts for which P(the whole group fails) is at most this.
+    target: float = Field(default=0.15, gt=0, lt=1)
+    forget: float = Field(default=0.5, ge=0, lt=1)  # per step, on the pass-rate counts (the student moves fast)
+    max_share: float = Field(default=0.75, gt=0, lt=1)  # at most this share of a group sees the hint
+
+
 class HintsConfig(_Strict):
     enabled: bool = False
     source: PluginSpec = Field(default_factory=lambda: PluginSpec(name="ladder"))
     max_level: int = Field(default=3, ge=1)
     gamma_quantile: float = Field(default=0.9, gt=0, le=1)  # Guide-GRPO ratio shaping r/(r+γ)
+    # A fixed γ instead of the batch quantile (LUFFY's policy shaping uses 0.1). With γ at the 90th
+    # percentile a guided token the hint made likely (small r: the very token the student must learn)
+    # gets ~r/γ of the gradient; a small γ puts the steepest part of r/(r+γ) there instead.
+    gamma: float | None = Field(default=None, gt=0)
     # Train a rescued group's failed no-hint attempts too (negative credit under their own, on-policy
     # context) instead of replacing the group by its guided re-roll as Guide-GRPO does.
     merge_failed: bool = False
@@ -130,11 +144,16 @@ class HintsConfig(_Strict):
     # difficulty bucket keeps a hint level that rises by one after an all-fail group and falls by one
     # once a no-hint attempt of the bucket passes, and a scaffolded group splits its G attempts into
     # no-hint ones and `staircase_share` hinted ones (budget-neutral: every step costs G per task).
-    mode: Literal["reroll", "staircase"] = "reroll"
+    # "adaptive": no re-rolls; before sampling, each group gets the fewest hinted attempts (at the top
+    # rung allowed) for which the whole group is expected to fail with probability <= adaptive.target,
+    # from per-bucket pass rates with and without the hint (budget-neutral; hints fade as the student
+    # passes on its own).
+    mode: Literal["reroll", "staircase", "adaptive"] = "reroll"
     # Size of a guided re-roll as a share of the group (reroll mode): below 1 re-rolls fewer attempts,
     # so a rescue costs less budget; with merge_failed the group's failed no-hint attempts fill it up.
     reroll_share: float = Field(default=1.0, gt=0, le=1)
     staircase_share: float = Field(default=0.5, gt=0, lt=1)
+    adaptive: AdaptiveHintsConfig = Field(default_factory=AdaptiveHintsConfig)
 
 
 class CreditConfig(_Strict):

@@ -26,7 +26,7 @@ import inspect
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -41,6 +41,7 @@ __all__ = [
     "HintSource",
     "LLMHinter",
     "LadderHints",
+    "PassRates",
     "all_failed",
     "build_hint_source",
     "escalate",
@@ -49,6 +50,7 @@ __all__ = [
     "leaks_answer",
     "next_hint",
     "render_hinted_prompt",
+    "scaffold_size",
 ]
 
 
@@ -486,3 +488,66 @@ def hint_reliance(logp_without: Sequence[float], logp_with: Sequence[float]) -> 
     if not logp_with:
         return math.nan
     return float(np.mean(logp_with) - np.mean(logp_without))
+
+
+# --------------------------------------------------------------------------------------------
+# Adaptive scaffolding: hint part of a group, just enough that the group is likely to teach
+
+
+def scaffold_size(group_size: int, p_plain: float, p_hinted: float, target: float, max_hinted: int) -> int:
+    """How many of a group's `group_size` attempts should see the hint: the fewest k (0..max_hinted)
+    for which the group is expected to fail entirely with probability at most `target`,
+
+        P(all fail) = (1 − p_plain)^(G − k) · (1 − p_hinted)^k ,
+
+    with `p_plain` and `p_hinted` the estimated pass rates without and with the hint; `max_hinted`
+    when no k reaches the target. k = 0 once the student passes often enough on its own: the hint
+    fades as it stops being needed, and on-policy attempts are never displaced without cause.
+    """
+    if not 0 < target < 1:
+        raise ValueError(f"scaffold_size: target must be in (0, 1), got {target}")
+    max_hinted = max(0, min(max_hinted, group_size - 1))  # at least one attempt always sees no hint
+    miss_plain, miss_hinted = 1.0 - min(max(p_plain, 0.0), 1.0), 1.0 - min(max(p_hinted, 0.0), 1.0)
+    for k in range(max_hinted + 1):
+        if miss_plain ** (group_size - k) * miss_hinted**k <= target:
+            return k
+    return max_hinted
+
+
+@dataclass
+class PassRates:
+    """Discounted pass counts per (bucket, with or without hint): the scaffold's estimate of how often
+    the student passes a bucket's tasks, tracking a student that changes every step.
+
+    Each `update` first multiplies every count by (1 − forget), then adds the step's attempts; the
+    estimate is the posterior mean under a Beta(`prior`) prior, so a bucket never seen reads as the
+    prior mean. Unscorable attempts are not counted (neither pass nor fail)."""
+
+    forget: float = 0.5
+    prior: tuple[float, float] = (1.0, 1.0)
+    counts: dict[str, list[float]] = field(default_factory=dict)  # "bucket|plain" -> [passes, fails]
+
+    def rate(self, bucket: str, hinted: bool) -> float:
+        passes, fails = self.counts.get(_rate_key(bucket, hinted), (0.0, 0.0))
+        a, b = self.prior
+        return (passes + a) / (passes + fails + a + b)
+
+    def update(self, observed: Mapping[tuple[str, bool], Sequence[bool]]) -> None:
+        """`observed[(bucket, hinted)]` = pass/fail of this step's scored attempts."""
+        for c in self.counts.values():
+            c[0] *= 1 - self.forget
+            c[1] *= 1 - self.forget
+        for (bucket, hinted), passed in observed.items():
+            c = self.counts.setdefault(_rate_key(bucket, hinted), [0.0, 0.0])
+            c[0] += sum(passed)
+            c[1] += len(passed) - sum(passed)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"counts": {k: list(v) for k, v in self.counts.items()}}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.counts = {str(k): [float(v[0]), float(v[1])] for k, v in state.get("counts", {}).items()}
+
+
+def _rate_key(bucket: str, hinted: bool) -> str:
+    return f"{bucket}|{'hinted' if hinted else 'plain'}"

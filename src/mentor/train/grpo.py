@@ -6,7 +6,8 @@ signal, they do not dilute it either.
 
 Guided attempts (sampled with a hint) are scored under the **no-hint** prompt. Their importance
 ratio r = π_θ(o_t | q, o_<t) / π_old(o_t | q, h, o_<t) is shaped as r / (r + γ) with γ the
-`gamma_quantile` of those ratios in the batch, without clipping (Guide-GRPO): bounded in [0, 1), so a
+`gamma_quantile` of those ratios in the batch (Guide-GRPO) or a fixed `gamma` (LUFFY's policy
+shaping), without clipping: bounded in [0, 1), so a
 token the no-hint policy finds very unlikely cannot blow up the update. Ordinary tokens use the usual
 clipped ratio against the policy that sampled them.
 """
@@ -51,6 +52,7 @@ def grpo_update(
     *,
     temperature: float = 1.0,
     gamma_quantile: float = 0.9,
+    gamma: float | None = None,
     reference: Any | None = None,
     guided_weight: str = "guide",
 ) -> dict[str, float]:
@@ -89,7 +91,10 @@ def grpo_update(
             for m, lp in zip(members, logps[key], strict=True)
             if m.guided
         ]
-        gamma = max(float(torch.quantile(torch.cat(guided_ratios), gamma_quantile)), 1e-6) if guided_ratios else 1.0
+        if gamma is not None:
+            shape_gamma = gamma
+        else:
+            shape_gamma = max(float(torch.quantile(torch.cat(guided_ratios), gamma_quantile)), 1e-6) if guided_ratios else 1.0
 
         loss = torch.zeros(())
         clipped, guided_tokens, ratio_sum = 0, 0, 0.0
@@ -102,7 +107,7 @@ def grpo_update(
                     if guided_weight == "unit":
                         per_token = -torch.exp(logp - logp.detach()) * adv  # value 1, gradient ∇log π
                     else:
-                        per_token = -shape_guided_log_ratio(log_ratio, gamma) * adv
+                        per_token = -shape_guided_log_ratio(log_ratio, shape_gamma) * adv
                     guided_tokens += len(adv)
                 else:
                     ratio = torch.exp(logp - old[key][j])
@@ -126,7 +131,7 @@ def grpo_update(
             clip_frac=clipped / n_tokens,
             mean_ratio=ratio_sum / n_tokens,
             guided_tokens=float(guided_tokens),
-            guided_gamma=float(gamma),
+            guided_gamma=float(shape_gamma),
             trained_tokens=float(n_tokens),
         )
     policy.sync_sampler()

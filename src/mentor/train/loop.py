@@ -25,7 +25,7 @@ from mentor.credit_sources import CreditSources, build_credit_sources
 from mentor.curriculum import GroupOutcome, build_budget, build_selector
 from mentor.errors import StoreError
 from mentor.grade.answer import answer_grade
-from mentor.hints import build_hint_source, hint_reliance, render_hinted_prompt
+from mentor.hints import PassRates, build_hint_source, hint_reliance, render_hinted_prompt, scaffold_size
 from mentor.store import AttemptRow, RunStore
 from mentor.student.policy import HFPolicy, load_policy
 from mentor.tasks import load_task_mix
@@ -59,6 +59,7 @@ class Run:
     task_by_id: dict[str, Task] = field(default_factory=dict)
     segmenter: Any = None
     staircase: dict[str, int] = field(default_factory=dict)  # bucket -> hint level (hints.mode "staircase")
+    pass_rates: PassRates = field(default_factory=PassRates)  # per bucket, with and without hint ("adaptive")
     credit_sources: CreditSources = field(default_factory=CreditSources)  # critic, step rewards
 
 
@@ -108,12 +109,19 @@ def train_step(run: Run, step: int) -> dict[str, Any]:
     sizes = _group_sizes(run, tasks)
     timings["select"] = time.perf_counter() - t0
 
-    # 2. sample a group of attempts per task, without hints (in staircase mode, part of the group
-    #    of a task whose bucket is scaffolded sees the bucket's hint)
+    # 2. sample a group of attempts per task, without hints (in staircase and adaptive mode, part of
+    #    the group of a task that needs scaffolding sees a hint)
     t0 = time.perf_counter()
-    staircase = cfg.hints.enabled and cfg.hints.mode == "staircase"
-    scaffolds = staircase_hints(run, tasks, rng) if staircase else [None] * len(tasks)
-    groups, hinted_parts = sample_step_groups(run, tasks, sizes, scaffolds)
+    mode = cfg.hints.mode if cfg.hints.enabled else None
+    if mode == "staircase":
+        scaffolds = staircase_hints(run, tasks, rng)
+        counts = [_hinted_count(n, cfg.hints.staircase_share) if h is not None else 0
+                  for n, h in zip(sizes, scaffolds, strict=True)]
+    elif mode == "adaptive":
+        scaffolds, counts = adaptive_scaffolds(run, tasks, sizes, rng)
+    else:
+        scaffolds, counts = [None] * len(tasks), [0] * len(tasks)
+    groups, hinted_parts = sample_step_groups(run, tasks, sizes, scaffolds, counts)
     timings["sample"] = time.perf_counter() - t0
 
     # 3. grade every attempt (a grader failure makes it unscorable, never 0)
@@ -125,13 +133,15 @@ def train_step(run: Run, step: int) -> dict[str, Any]:
         g.rerolls.append((hint, attempts, [run.grade(g.task, a.text) for a in attempts]))
     timings["grade"] = time.perf_counter() - t0
 
-    # 4. hints: re-roll all-fail groups with an escalating hint until the group is mixed, or (staircase)
-    #    move each bucket's hint level on this step's evidence
+    # 4. hints: re-roll all-fail groups with an escalating hint until the group is mixed, or move each
+    #    bucket's hint level (staircase) or pass-rate estimates (adaptive) on this step's evidence
     t0 = time.perf_counter()
     reliance = None
-    if staircase:
+    if mode == "staircase":
         update_staircase(run, groups)
-    elif cfg.hints.enabled:
+    elif mode == "adaptive":
+        run.pass_rates.update(_observed_passes(groups))
+    elif mode == "reroll":
         reroll_stuck_groups(run, groups, rng)
     if cfg.hints.enabled:
         # measured before the update, so both log-probs come from the policy that sampled
@@ -158,15 +168,15 @@ def train_step(run: Run, step: int) -> dict[str, Any]:
     t0 = time.perf_counter()
     items = _train_items(run, groups, credit_groups, rows)
     update = grpo_update(run.policy, run.optimizer, items, cfg.optim, temperature=cfg.sampling.temperature,
-                         gamma_quantile=cfg.hints.gamma_quantile, reference=run.reference,
+                         gamma_quantile=cfg.hints.gamma_quantile, gamma=cfg.hints.gamma, reference=run.reference,
                          guided_weight=cfg.hints.guided_weight)
     run.policy_version += 1
     timings["update"] = time.perf_counter() - t0
 
     # 7. tell the curriculum what it learned about each task
     offsets = np.cumsum([0] + [len(cg.attempts) for cg in credit_groups])
-    run.selector.update([_outcome(g, rows[offsets[i] : offsets[i + 1]])
-                         for i, g in enumerate(groups)])
+    run.selector.update([o for i, (g, cg) in enumerate(zip(groups, credit_groups, strict=True))
+                         for o in _outcomes(g, cg.attempts, rows[offsets[i] : offsets[i + 1]])])
 
     # 8. held-out evaluation (no hints), then commit the whole step in one transaction
     evaluation = None
@@ -216,12 +226,11 @@ def sample_groups(run: Run, tasks: Sequence[Task], sizes: Sequence[int],
 
 
 def sample_step_groups(run: Run, tasks: Sequence[Task], sizes: Sequence[int], scaffolds: Sequence[Hint | None],
-                       ) -> tuple[list[GroupRecord], dict[int, tuple[Hint, list[Attempt]]]]:
+                       hinted: Sequence[int]) -> tuple[list[GroupRecord], dict[int, tuple[Hint, list[Attempt]]]]:
     """One batched sampling call for the step: each task's no-hint attempts and, for a scaffolded
-    task, `hints.staircase_share` of its group sampled with the scaffold hint instead."""
+    task, `hinted[i]` of its group sampled with the scaffold hint instead."""
     cfg = run.cfg
-    share = cfg.hints.staircase_share
-    plain = [size - _hinted_count(size, share) if h is not None else size for size, h in zip(sizes, scaffolds, strict=True)]
+    plain = [size - k if h is not None else size for size, h, k in zip(sizes, scaffolds, hinted, strict=True)]
     scaffolded = [i for i, h in enumerate(scaffolds) if h is not None]
     samples = sample_groups(run, [*tasks, *(tasks[i] for i in scaffolded)],
                             [*plain, *(sizes[i] - plain[i] for i in scaffolded)],
@@ -252,6 +261,33 @@ def staircase_hints(run: Run, tasks: Sequence[Task], rng: np.random.Generator) -
         level = min(run.staircase.get(task.bucket, 0), _staircase_cap(run, task))
         out.append(run.hints.hint(task, level, [], run.pool, rng) if level > 0 else None)
     return out
+
+
+def adaptive_scaffolds(run: Run, tasks: Sequence[Task], sizes: Sequence[int], rng: np.random.Generator,
+                       ) -> tuple[list[Hint | None], list[int]]:
+    """Per task, the hint at the top rung allowed and how many of its attempts see it: the fewest for
+    which the whole group is expected to fail with probability at most `hints.adaptive.target`, from
+    the bucket's current pass rates with and without the hint (0, and no hint, once it passes alone)."""
+    a = run.cfg.hints.adaptive
+    hints: list[Hint | None] = []
+    counts: list[int] = []
+    for task, size in zip(tasks, sizes, strict=True):
+        k = scaffold_size(size, run.pass_rates.rate(task.bucket, hinted=False),
+                          run.pass_rates.rate(task.bucket, hinted=True), a.target, int(size * a.max_share))
+        hint = run.hints.hint(task, _staircase_cap(run, task), [], run.pool, rng) if k else None
+        hints.append(hint)
+        counts.append(k if hint is not None else 0)
+    return hints, counts
+
+
+def _observed_passes(groups: Sequence[GroupRecord]) -> dict[tuple[str, bool], list[bool]]:
+    """This step's scored attempts as pass/fail, by (bucket, hinted)."""
+    seen: dict[tuple[str, bool], list[bool]] = {}
+    for g in groups:
+        seen.setdefault((g.task.bucket, False), []).extend(s >= PASS for s in _scored(g.grades))
+        for _hint, _attempts, grades in g.rerolls:
+            seen.setdefault((g.task.bucket, True), []).extend(s >= PASS for s in _scored(grades))
+    return seen
 
 
 def update_staircase(run: Run, groups: Sequence[GroupRecord]) -> None:
@@ -385,7 +421,7 @@ def build_run(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False) -> R
     return Run(cfg=cfg, run_dir=run_dir, store=store, policy=policy, optimizer=optimizer, pool=pool,
                heldout=heldout, grade=grade, selector=selector, budget=budget, hints=hints, credit=credit,
                reference=reference, task_by_id={t.id: t for t in pool}, segmenter=segmenter,
-               credit_sources=credit_sources)
+               credit_sources=credit_sources, pass_rates=PassRates(forget=cfg.hints.adaptive.forget))
 
 
 # Assigners whose inputs the loop must be given: (config key, what it supplies, how to set it). Checked
@@ -443,7 +479,7 @@ def resume_run(run: Run) -> int:
     for step in range(ckpt_step + 1, last + 1):
         items = _items_from_store(run, step)
         grpo_update(run.policy, run.optimizer, items, run.cfg.optim, temperature=run.cfg.sampling.temperature,
-                    gamma_quantile=run.cfg.hints.gamma_quantile, reference=run.reference,
+                    gamma_quantile=run.cfg.hints.gamma_quantile, gamma=run.cfg.hints.gamma, reference=run.reference,
                     guided_weight=run.cfg.hints.guided_weight)
     run.policy_version = last
     run.rollouts = run.store.rollouts_at(last)
@@ -451,6 +487,7 @@ def resume_run(run: Run) -> int:
         state = run.store.step_state(last)
         run.selector.load_state_dict(state.get("selector", {}))
         run.staircase = {str(k): int(v) for k, v in state.get("staircase", {}).items()}
+        run.pass_rates.load_state_dict(state.get("pass_rates", {}))
     return last
 
 
@@ -567,14 +604,25 @@ def _is_mixed(grades: Sequence[Grade]) -> bool:
     return len(s) >= 2 and (max(s) - min(s)) > 1e-6
 
 
-def _outcome(g: GroupRecord, rows: Sequence[Sequence[float]]) -> GroupOutcome:
-    # The curriculum learns difficulty from the no-hint attempts only: a hinted success says
-    # little about how hard the task is for the student on its own.
-    scores = _scored(g.grades)
-    mean_abs = float(np.mean([np.mean(np.abs(r)) if len(r) else 0.0 for r in rows])) if rows else 0.0
-    return GroupOutcome(task=g.task, rewards=tuple(gr.score for gr in g.grades),
-                        passed=sum(s >= PASS for s in scores), scored=len(scores),
-                        mean_abs_advantage=mean_abs, hinted=bool(g.rerolls))
+def _outcomes(g: GroupRecord, trained: Sequence[Attempt], rows: Sequence[Sequence[float]]) -> list[GroupOutcome]:
+    """What the curriculum learns from a group: its no-hint attempts, always reported with
+    `hinted=False` (even all-fail and re-rolled: that failure *is* the difficulty evidence), and, when
+    the group had hinted attempts, those as a second outcome with `hinted=True`, which the selectors
+    keep out of difficulty estimates (a hinted pass says little about the task alone) and the bandit
+    out of its reward unless asked. Each carries the mean |advantage| of its own trained attempts."""
+    def mean_abs(hinted: bool) -> float:
+        own = [r for a, r in zip(trained, rows, strict=True) if (a.hint is not None) == hinted]
+        return float(np.mean([np.mean(np.abs(r)) if len(r) else 0.0 for r in own])) if own else 0.0
+
+    def outcome(grades: Sequence[Grade], hinted: bool) -> GroupOutcome:
+        scores = _scored(grades)
+        return GroupOutcome(task=g.task, rewards=tuple(gr.score for gr in grades), passed=sum(s >= PASS for s in scores),
+                            scored=len(scores), mean_abs_advantage=mean_abs(hinted), hinted=hinted)
+
+    out = [outcome(g.grades, hinted=False)]
+    if g.rerolls:
+        out.append(outcome([gr for _, _, grades in g.rerolls for gr in grades], hinted=True))
+    return out
 
 
 def _step_metrics(groups: Sequence[GroupRecord], advantages: Any, update: dict[str, float], rollouts: int,
@@ -652,4 +700,4 @@ def _attempt_rows(groups: Sequence[GroupRecord], credit_groups: Sequence[Group],
 
 def _state(run: Run) -> dict[str, Any]:
     return {"selector": run.selector.state_dict(), "policy_version": run.policy_version,
-            "staircase": dict(run.staircase)}
+            "staircase": dict(run.staircase), "pass_rates": run.pass_rates.state_dict()}

@@ -1,0 +1,138 @@
+"""Adaptive scaffolding (hints.mode = "adaptive"): before sampling, each group gets the fewest hinted
+attempts for which the whole group is expected to fail with probability at most a target, from
+discounted per-bucket pass rates with and without the hint. Budget-neutral, fades as the student
+passes alone, and its estimates survive resume."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from mentor.config import load_config
+from mentor.hints import PassRates, scaffold_size
+from mentor.train.loop import build_run, resume_run, train_step
+
+
+def _all_fail(g: int, p: float, q: float, k: int) -> float:
+    return (1 - p) ** (g - k) * (1 - q) ** k
+
+
+@pytest.mark.parametrize(("p", "q"), [(0.0, 0.3), (0.02, 0.35), (0.05, 0.6), (0.1, 0.2), (0.0, 0.05)])
+def test_scaffold_size_is_the_fewest_hints_that_reach_the_target(p, q):
+    g, target, cap = 8, 0.15, 6
+    k = scaffold_size(g, p, q, target, cap)
+    assert 0 <= k <= cap
+    if _all_fail(g, p, q, k) <= target:
+        assert k == 0 or _all_fail(g, p, q, k - 1) > target  # one fewer would miss the target
+    else:
+        assert k == cap  # unreachable: as many as allowed
+
+
+def test_scaffold_size_by_hand():
+    # p = 0.02, q = 0.35: 0.98^8 = 0.85, 0.98^5 * 0.65^3 = 0.248, 0.98^4 * 0.65^4 = 0.164, 0.98^3 * 0.65^5 = 0.109
+    assert scaffold_size(8, 0.02, 0.35, 0.15, 6) == 5
+    assert scaffold_size(8, 0.02, 0.35, 0.2, 6) == 4
+    # a student that passes a fifth of the time alone needs no hint: 0.8^8 = 0.168 <= 0.2
+    assert scaffold_size(8, 0.2, 0.9, 0.2, 6) == 0
+    # a hint that does not help cannot reach the target: as many as allowed, never the whole group
+    assert scaffold_size(8, 0.0, 0.0, 0.15, 6) == 6
+    assert scaffold_size(8, 0.0, 0.5, 0.15, 99) <= 7
+    with pytest.raises(ValueError, match="target"):
+        scaffold_size(8, 0.1, 0.5, 1.0, 6)
+
+
+def test_pass_rates_forget_and_start_at_the_prior():
+    rates = PassRates(forget=0.5)
+    assert rates.rate("b", hinted=False) == 0.5  # Beta(1, 1) mean: nothing seen yet
+    rates.update({("b", False): [False] * 8, ("b", True): [True, False, False, False]})
+    assert rates.rate("b", hinted=False) == pytest.approx(1 / 10)
+    assert rates.rate("b", hinted=True) == pytest.approx(2 / 6)
+    rates.update({("b", False): [True] * 4})  # old evidence halves, new counts whole
+    assert rates.rate("b", hinted=False) == pytest.approx((4 + 1) / (4 + 4 + 2))
+    assert rates.rate("b", hinted=True) == pytest.approx((0.5 + 1) / (2 + 2))
+    again = PassRates(forget=0.5)
+    again.load_state_dict(rates.state_dict())
+    assert again.rate("b", hinted=True) == rates.rate("b", hinted=True)
+
+
+def _run(tmp_path, *extra: str, name: str = "run", resume: bool = False):
+    cfg = load_config(None, ["hints.mode=adaptive", "hints.max_level=2", "sampling.group_size=8", *extra], "smoke")
+    return build_run(cfg, tmp_path / name, resume=resume)
+
+
+def test_adaptive_scaffolds_after_evidence_at_no_extra_cost(tmp_path):
+    # The tiny model never writes an 'Answer:' line. Step 1 (prior 0.5 everywhere) needs no hint; its
+    # all-fail evidence then scaffolds every group of step 2 with as many hinted attempts as the
+    # estimates ask for, at the top rung, inside the group; hinted failures then ask for more.
+    run = _run(tmp_path, "optim.steps=3")
+    g, a = run.cfg.sampling.group_size, run.cfg.hints.adaptive
+    per_step = run.cfg.sampling.tasks_per_step * g
+    train_step(run, 1)
+    assert run.rollouts == per_step
+    assert all(row["hint_level"] == 0 for row in run.store.attempts(1))
+    for step in (2, 3):
+        bucket = run.pool[0].bucket
+        want = scaffold_size(g, run.pass_rates.rate(bucket, hinted=False), run.pass_rates.rate(bucket, hinted=True),
+                             a.target, int(g * a.max_share))
+        train_step(run, step)
+        assert run.rollouts == step * per_step  # budget-neutral: part of each group, not an extra group
+        rows = list(run.store.attempts(step))
+        by_group: dict[int, list[int]] = {}
+        for row in rows:
+            by_group.setdefault(row["grp"], []).append(row["hint_level"])
+        assert all(sorted(levels) == [0] * (g - want) + [2] * want for levels in by_group.values())  # top rung
+        assert all(row["hint_text"] for row in rows if row["hint_level"])
+        assert run.store.steps()[-1]["metrics"]["hinted_groups"] == run.cfg.sampling.tasks_per_step
+        if step == 2:
+            assert 0 < want < int(g * a.max_share)
+            first = want
+    assert want > first  # the hinted attempts failed too: the next step hints more of each group
+    run.store.close()
+
+
+def test_adaptive_pass_rates_survive_resume(tmp_path):
+    run = _run(tmp_path, "optim.steps=3")
+    for step in (1, 2):
+        train_step(run, step)
+    state = run.pass_rates.state_dict()
+    assert state["counts"]
+    run.store.close()
+    torch.manual_seed(0)
+    again = _run(tmp_path, "optim.steps=3", resume=True)
+    assert resume_run(again) == 2
+    assert again.pass_rates.state_dict() == state
+    again.store.close()
+
+
+def test_a_fixed_gamma_replaces_the_batch_quantile(tmp_path):
+    from mentor.train.grpo import shape_guided_log_ratio
+
+    # the gradient of r/(r+γ) in log r is σ(1−σ): at r = γ it peaks at 1/4, so a small fixed γ puts the
+    # peak on the tokens the hint made likely (small r) instead of at the batch's 90th percentile
+    log_r = torch.log(torch.tensor([0.1, 1.0], requires_grad=True))
+    log_r.retain_grad()
+    shape_guided_log_ratio(log_r, 0.1).sum().backward()
+    assert log_r.grad[0] == pytest.approx(0.25)
+    assert log_r.grad[1] == pytest.approx((10 / 11) * (1 / 11))
+    assert math.isclose(float(shape_guided_log_ratio(torch.tensor(math.log(0.1)), 0.1)), 0.5)
+
+
+@pytest.mark.parametrize("mode", ["reroll", "adaptive"])
+def test_no_hint_failures_of_hinted_groups_reach_the_selector(tmp_path, mode):
+    # Every group of the tiny model fails; in reroll mode each is re-rolled with hints in step 1, in
+    # adaptive mode each is scaffolded in step 2. The no-hint attempts are still the task's difficulty
+    # evidence: the Bayesian posterior of every selected task must count them as failures.
+    run = _run(tmp_path, f"hints.mode={mode}", "curriculum.selector.name=bayes", "optim.steps=3")
+    steps = (1,) if mode == "reroll" else (1, 2)
+    for step in steps:
+        train_step(run, step)
+    rows = [r for r in run.store.attempts(steps[-1])]
+    assert any(r["hint_level"] for r in rows)  # the groups were hinted
+    posteriors = run.selector.posteriors()
+    for task_id in {r["task_id"] for r in rows}:
+        plain = sum(1 for r in rows if r["task_id"] == task_id and not r["hint_level"])
+        alpha, beta = posteriors[task_id]
+        assert beta - alpha >= 0.9 * plain  # the no-hint failures were counted (forgetting aside)
+    run.store.close()
