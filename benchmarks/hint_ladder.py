@@ -5,6 +5,11 @@ prints accuracy, answer-format rate, and the share of groups that are *mixed* (s
 fail: the groups GRPO can learn from). This is the measurement behind the default ladder.
 
     python benchmarks/hint_ladder.py [--tasks 16] [--group 8] [--levels format example:1 example:3]
+        [--match-shape both]
+
+With `--match-shape both` (the default) every worked-example rung runs twice, with examples of the
+same bucket (`off`) and of the same shape first (`on`, the ladder's default), so the ratio between the
+two is measured in one process on the same tasks.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ def main() -> None:
     ap.add_argument("--group", type=int, default=8)
     ap.add_argument("--temperature", type=float, default=1.0)
     ap.add_argument("--levels", nargs="+", default=["format", "example:1", "example:3"])
+    ap.add_argument("--match-shape", choices=["on", "off", "both"], default="both")
     args = ap.parse_args()
 
     import tempfile
@@ -35,11 +41,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         run = build_run(cfg, tmp)
         tasks = run.pool[: args.tasks]
-        ladder = build_hint_source("ladder", {"levels": args.levels})
-        rng = np.random.default_rng(0)
+        shapes = {"on": [True], "off": [False], "both": [False, True]}[args.match_shape]
         rungs: list[tuple[str, list]] = [("no hint", [None] * len(tasks))]
         for level, name in enumerate(args.levels, start=1):
-            rungs.append((name, [ladder.hint(t, level, [], run.pool, rng) for t in tasks]))
+            for match in shapes if name.startswith("example") else shapes[-1:]:
+                ladder = build_hint_source("ladder", {"levels": args.levels, "match_shape": match})
+                rng = np.random.default_rng(level)
+                label = f"{name} ({'shape' if match else 'bucket'})" if name.startswith("example") else name
+                rungs.append((label, [ladder.hint(t, level, [], run.pool, rng) for t in tasks]))
         base_mixed = None
         for name, hints in rungs:
             t0 = time.perf_counter()
@@ -51,7 +60,7 @@ def main() -> None:
             fmt = np.mean([g.extracted is not None for g in grades])
             mixed = float(np.mean([(row.max() > row.min()) for row in scores]))
             base_mixed = mixed if base_mixed is None else base_mixed
-            print(f"{name:12s} accuracy {scores.mean():.2f}  format {fmt:.2f}  mixed groups {mixed:.2f} "
+            print(f"{name:20s} accuracy {scores.mean():.2f}  format {fmt:.2f}  mixed groups {mixed:.2f} "
                   f"(x{mixed / max(base_mixed, 1e-9):.1f} vs no hint)  {time.perf_counter() - t0:.0f}s", flush=True)
         run.store.close()
 

@@ -91,6 +91,34 @@ def test_worked_example_is_another_task_of_the_same_bucket() -> None:
     assert a == b
 
 
+def test_prompt_shape_masks_numbers_only() -> None:
+    from mentor.hints import prompt_shape
+
+    assert prompt_shape("Calculate -12 - -8.") == prompt_shape("Calculate  -3 - -4.") == "Calculate -# - -#."
+    assert prompt_shape("Calculate 3 * 4.") != prompt_shape("Calculate 3 + 4.")
+    assert prompt_shape("What is 2.5 + 1?") == "What is # + #?"
+
+
+def test_worked_examples_prefer_the_same_shape_and_show_it_last() -> None:
+    def arith(i: int, prompt: str, answer: str) -> Task:
+        return Task(id=f"a{i}", prompt=prompt, answer=answer, solution=None, source="rg:arith", level=0)
+
+    target = arith(0, "Calculate -3 - -5.", "2")
+    same = arith(1, "Calculate -6 - -1.", "-5")
+    pool = [target, same] + [arith(10 + i, f"Calculate {i} + {i + 1}.", str(2 * i + 1)) for i in range(6)]
+    for seed in range(10):
+        one = LadderHints(levels=["example:1"]).hint(target, 1, [], pool, np.random.default_rng(seed))
+        assert one is not None and [q for q, _ in one.shots] == [same.prompt]  # the only same-shape task
+        three = LadderHints(levels=["example:3"]).hint(target, 1, [], pool, np.random.default_rng(seed))
+        assert three is not None and len(three.shots) == 3  # filled up from the bucket
+        assert three.shots[-1][0] == same.prompt and len({q for q, _ in three.shots}) == 3
+    # match_shape off: any task of the bucket, as before
+    picks = {LadderHints(levels=["example:1"], match_shape=False).hint(target, 1, [], pool,
+                                                                       np.random.default_rng(seed)).shots[0][0]
+             for seed in range(20)}
+    assert len(picks) > 1
+
+
 def test_example_falls_back_to_source_and_avoids_sharing_the_answer() -> None:
     ladder = LadderHints()
     same_answer = task(1)  # same bucket, same answer 77: showing it would hand over the answer

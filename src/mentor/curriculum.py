@@ -112,10 +112,16 @@ def _category(task: Task, by: str) -> str:
     if by == "skill":
         # A task with several skills is filed under its first: arms must partition the pool.
         return f"skill={task.skills[0]}" if task.skills else task.bucket
-    raise ConfigError(f"unknown category '{by}'", fix="use one of: bucket, level, source, skill")
+    if by == "shape":
+        # The same problem with other numbers (mentor.hints.prompt_shape): far finer than a level, for
+        # task sources whose levels hide a wide spread of difficulty.
+        from mentor.hints import prompt_shape
+
+        return f"{task.bucket}:{prompt_shape(task.prompt)}"
+    raise ConfigError(f"unknown category '{by}'", fix="use one of: bucket, level, source, skill, shape")
 
 
-_CATEGORIES = ("bucket", "level", "source", "skill")
+_CATEGORIES = ("bucket", "level", "source", "skill", "shape")
 
 
 def _check_category(by: str) -> str:

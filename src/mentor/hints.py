@@ -201,6 +201,15 @@ def _answer_line(prefix: str) -> re.Pattern[str]:
     return re.compile(rf"^\s*\W*{re.escape(prefix.rstrip(':'))}\s*:.*$", re.IGNORECASE | re.MULTILINE)
 
 
+_NUMERAL = re.compile(r"\d+(?:\.\d+)?")
+
+
+def prompt_shape(prompt: str) -> str:
+    """A prompt with its numbers masked and its spacing normalised: tasks of one shape are the same
+    problem with other numbers ("Calculate -# - -#.")."""
+    return " ".join(_NUMERAL.sub("#", prompt).split())
+
+
 def _worked(task: Task, prefix: str) -> str:
     """A reference solution ending with the answer line (the format we want the student to copy)."""
     body = (task.solution or "").strip()
@@ -216,8 +225,10 @@ class LadderHints:
 
     Level 1 (`format`): restates the required final line and a method reminder (`task.meta["method"]`
     if the task source provides one). Level 2 (`example`): a different task with a reference answer,
-    of the same bucket if the pool has one, else the same source, else any; one whose text does not
-    contain this task's answer is preferred so the example cannot hand it over. Levels 3.. (`prefix`):
+    of the same shape (`prompt_shape`: the same problem with other numbers, with `match_shape`), else
+    of the same bucket, else the same source, else any; one whose text does not contain this task's
+    answer is preferred so the example cannot hand it over. K worked examples fill from the most
+    similar tier down, the most similar shown last. Levels 3.. (`prefix`):
     the first `fractions[i]` of this task's solution, cut at step (line) boundaries when it has at
     least 3 lines and at words otherwise, with the answer line removed and strictly growing with the
     level. With `hide_answer_value` (default) a prefix also stops before the first step that states
@@ -235,6 +246,7 @@ class LadderHints:
         method: str = "Work through the problem step by step before answering.",
         hide_answer_value: bool = True,
         levels: Sequence[str] = ("format", "example", "prefix"),
+        match_shape: bool = True,
     ) -> None:
         if not fractions or any(not 0 < f < 1 for f in fractions) or list(fractions) != sorted(fractions):
             raise ConfigError(f"ladder: fractions must be increasing values in (0, 1), got {list(fractions)}")
@@ -243,6 +255,7 @@ class LadderHints:
         self.method = method
         self.hide_answer_value = bool(hide_answer_value)
         self.rungs = _parse_rungs(levels)
+        self.match_shape = bool(match_shape)
 
     def max_level(self, task: Task) -> int:
         fixed = [r for r in self.rungs if r[0] != "prefix"]
@@ -296,25 +309,37 @@ class LadderHints:
             if not leaks_answer(f"{t.prompt}\n{_worked(t, self.answer_prefix)}", task.answer)
         ]
         others = safe or others
-        for tier in (
+        tiers = [
             [t for t in others if t.bucket == task.bucket],
             [t for t in others if t.source == task.source],
             others,
-        ):
+        ]
+        if self.match_shape:
+            # Most similar of all: the same problem with other numbers ("Calculate -# - -#."). On the
+            # bundled student a same-shape example rescues groups a random one of the bucket does not.
+            shape = prompt_shape(task.prompt)
+            tiers.insert(0, [t for t in tiers[0] if prompt_shape(t.prompt) == shape])
+        examples: list[Task] = []
+        for tier in tiers:  # fill the shots from the most similar tier down
+            shown = {t.prompt for t in examples}
+            # sorted by id so the pick depends on the rng only, not on the pool's order; one task per
+            # distinct prompt: a repeated example shows nothing new
+            tier = [t for t in sorted(tier, key=lambda t: t.id) if t.prompt not in shown]
+            tier = list({t.prompt: t for t in reversed(tier)}.values())[::-1]
             if tier:
-                # Sorted by id so the pick depends on the rng only, not on the pool's order.
-                tier = sorted(tier, key=lambda t: t.id)
-                # one task per distinct prompt: a repeated example shows nothing new
-                tier = list({t.prompt: t for t in reversed(tier)}.values())[::-1]
-                picks = rng.choice(len(tier), size=min(shots, len(tier)), replace=False)
-                examples = [tier[int(i)] for i in picks]
-                pairs = tuple((ex.prompt, _worked(ex, self.answer_prefix)) for ex in examples)
-                intro = ("Here is a solved example of a similar problem." if len(pairs) == 1
-                         else f"Here are {len(pairs)} solved examples of similar problems.")
-                body = "\n\n".join(f"Problem: {q}\nSolution: {a}" for q, a in pairs)
-                text = f"{intro}\n\n{body}\n\nNow solve the next problem the same way."
-                return Hint(level=2, kind="example", text=text, shots=pairs)
-        return None
+                picks = rng.choice(len(tier), size=min(shots - len(examples), len(tier)), replace=False)
+                examples += [tier[int(i)] for i in picks]
+            if len(examples) == shots:
+                break
+        if not examples:
+            return None
+        # the most similar example last, next to the question it prepares for
+        pairs = tuple((ex.prompt, _worked(ex, self.answer_prefix)) for ex in reversed(examples))
+        intro = ("Here is a solved example of a similar problem." if len(pairs) == 1
+                 else f"Here are {len(pairs)} solved examples of similar problems.")
+        body = "\n\n".join(f"Problem: {q}\nSolution: {a}" for q, a in pairs)
+        text = f"{intro}\n\n{body}\n\nNow solve the next problem the same way."
+        return Hint(level=2, kind="example", text=text, shots=pairs)
 
     def _units(self, body: str) -> list[int]:
         """End offsets of the steps (lines) or, for short solutions, of the words of `body`."""
