@@ -142,6 +142,21 @@ def test_bayes_update_matches_the_formula() -> None:
     assert post["b"] == pytest.approx((1 + 0.0 + 0.1 * 1.0 * 8, 1 + 0.9 * 8 + 0.0))
 
 
+def test_shape_categories_share_evidence_between_the_same_problem_with_other_numbers() -> None:
+    neg = [Task(id=f"n{i}", prompt=f"Calculate -{i} - -{i + 1}.", source="s", level=0) for i in range(3)]
+    pos = [Task(id=f"p{i}", prompt=f"Calculate {i} + {i + 1}.", source="s", level=0) for i in range(3)]
+    sel = BayesSelector(forget=0.0, rho=0.5, implicit_by="shape")
+    sel.select(neg + pos, 6, np.random.default_rng(0))
+    sel.update([outcome(neg[0], 0), outcome(pos[0], 8)])
+    post = sel.posteriors()
+    # the unselected tasks of each shape inherit that shape's evidence, not the other's
+    assert post["n1"] == pytest.approx((1.0, 1 + 0.5 * 8)) and post["p1"] == pytest.approx((1 + 0.5 * 8, 1.0))
+    by_bucket = BayesSelector(forget=0.0, rho=0.5, implicit_by="bucket")
+    by_bucket.select(neg + pos, 6, np.random.default_rng(0))
+    by_bucket.update([outcome(neg[0], 0), outcome(pos[0], 8)])
+    assert by_bucket.posteriors()["n1"] == by_bucket.posteriors()["p1"]  # one bucket: evidence pooled
+
+
 def test_bayes_ignores_hinted_and_unscorable_evidence() -> None:
     a = Task(id="a", prompt="a", source="s", level=0)
     sel = BayesSelector(forget=0.1)
