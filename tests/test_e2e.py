@@ -1,4 +1,7 @@
-"""`mentor train --preset smoke` end to end on the tiny model: under a minute, a full store, a report."""
+"""`mentor train --preset smoke` end to end on the tiny model: a clean exit, a full store, a report.
+
+No wall-clock bound here: a timed test fails on a loaded machine for no fault of the code (speed is
+measured in benchmarks/)."""
 
 from __future__ import annotations
 
@@ -9,10 +12,9 @@ from mentor.config import load_config
 from mentor.store import open_readonly
 
 
-def test_smoke_run_finishes_quickly(smoke_run):
+def test_smoke_run_finishes_cleanly(smoke_run):
     r = smoke_run.result
     assert r.returncode == 0, r
-    assert r.seconds < 60, f"smoke run took {r.seconds:.1f}s"
     assert "Traceback" not in r.output
     assert "held-out accuracy" in r.stdout and "report:" in r.stdout, r
 
@@ -49,9 +51,11 @@ def test_smoke_store_holds_the_run(smoke_run):
 
 
 def test_attempts_match_what_the_config_implies(smoke_run):
-    """Per step: tasks_per_step × group_size no-hint attempts, plus one group_size re-roll per hint
-    level a stuck group climbed; the step's `rollouts` metric counts all of them."""
+    """Per step (the default hints are adaptive scaffolds, budget-neutral): tasks_per_step groups of
+    exactly group_size attempts, each attempt without a hint or with the top rung's, at least one per
+    group without; the step's `rollouts` metric counts all of them, and each group is trained whole."""
     cfg = load_config(None, None, "smoke")
+    assert cfg.hints.mode == "adaptive"
     g, k = cfg.sampling.group_size, cfg.sampling.tasks_per_step
     with open_readonly(smoke_run.run_dir) as store:
         cumulative = 0
@@ -60,21 +64,23 @@ def test_attempts_match_what_the_config_implies(smoke_run):
             attempts = list(store.attempts(s["step"]))
             levels = m["hint_levels"]
             assert len(levels) == m["groups"] == k
-            assert all(0 <= lv <= cfg.hints.max_level for lv in levels)
-            assert m["rollouts"] == len(attempts) == g * sum(1 + lv for lv in levels)
+            assert all(lv in (0, cfg.hints.max_level) for lv in levels)
+            assert m["rollouts"] == len(attempts) == g * k
             cumulative += m["rollouts"]
             assert s["rollouts"] == cumulative
-            no_hint = [a for a in attempts if a["hint_level"] == 0]
-            assert len(no_hint) == k * g
+            by_group: dict[int, list[int]] = {}
+            for a in attempts:
+                by_group.setdefault(a["grp"], []).append(a["hint_level"])
+            assert len(by_group) == k and all(len(v) == g and 0 in v for v in by_group.values())
+            assert m["hinted_groups"] == sum(any(v) for v in by_group.values())
             for a in attempts:
                 assert a["n_tokens"] == len(a["completion_ids"]) == len(a["logprobs"]) <= cfg.sampling.max_new_tokens
                 assert a["policy_version"] == s["step"] - 1
                 assert (a["hint_level"] > 0) == (a["hint_text"] is not None)
                 if a["trained"]:
                     assert len(a["token_advantages"]) == a["n_tokens"]
-            # the group the loss sees is exactly one set of G attempts per task
-            trained = {(a["grp"], a["hint_level"]) for a in attempts if a["trained"]}
-            assert len(trained) == k and sum(a["trained"] for a in attempts) == k * g
+            # the group the loss sees is the whole group, hinted attempts included
+            assert sum(a["trained"] for a in attempts) == k * g
 
 
 def test_task_ids_in_the_store_are_its_training_tasks(smoke_run):
