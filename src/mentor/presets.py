@@ -14,13 +14,16 @@ CONTROL: dict[str, Any] = {
     "credit": {"assigner": {"name": "outcome"}},
 }
 
-# The teacher on: hints for all-fail groups, trained under the no-hint prompt.
+# The teacher on: groups likely to fail entirely get part of their attempts with a hint, trained
+# under the no-hint prompt.
 MENTOR: dict[str, Any] = {
     "curriculum": {"selector": {"name": "uniform"}},
     # Measured on the bundled student: a format reminder rescues no group, one worked example shown as
-    # an earlier chat turn ~38% of groups, three ~60% (benchmarks/hint_ladder.py).
+    # an earlier chat turn ~38% of groups, three ~60% (benchmarks/hint_ladder.py). Adaptive scaffolding
+    # (budget-neutral, at the top rung: three examples) with guided tokens shaped at a fixed γ = 0.1
+    # beat the re-roll design and vanilla GRPO at the same rollout budget (notes/hints.md).
     "hints": {"enabled": True, "source": {"name": "ladder", "args": {"levels": ["example:1", "example:3"]}},
-              "max_level": 2},
+              "max_level": 2, "mode": "adaptive", "gamma": 0.1},
     # prefix_tree (TEMPO) beat outcome at equal cost on 4 seeds, +10.9 points [+3.3, +20.0], no extra
     # rollouts (benchmarks/credit_ablation.py); outcome stays the control's.
     "credit": {"assigner": {"name": "prefix_tree"}},
