@@ -109,7 +109,7 @@ def _mean_or_none(values: Sequence[float | None]) -> float | None:
 
 
 def write_compare_report(out_dir: str | Path) -> Path:
-    from mentor.report import _CSS, _img, _table, load_run, plot_heldout, plot_per_step
+    from mentor.report import _CSS, _img, _table, load_run, plot_heldout, plot_hint_usage, plot_per_step
 
     out_dir = Path(out_dir)
     meta = json.loads((out_dir / "compare.json").read_text())
@@ -123,7 +123,7 @@ def write_compare_report(out_dir: str | Path) -> Path:
         (plot_per_step(labelled, "signal_share", "share of groups with a learning signal", plots / "signal.png"),
          "Share of groups with a learning signal"),
         (plot_per_step(labelled, "mean_reward", "mean reward (no-hint attempts)", plots / "reward.png"), "Mean reward per step"),
-        (plot_per_step(labelled, "hinted_groups", "groups re-rolled with a hint", plots / "hints.png"), "Hint usage"),
+        (plot_hint_usage(labelled, plots / "hints.png"), "Hint usage: share of attempts sampled with a hint"),
         (plot_per_step(labelled, "hint_reliance", "hint reliance (log p with − without hint)", plots / "reliance.png"),
          "Hint reliance of correct guided attempts"),
     ]

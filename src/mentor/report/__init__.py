@@ -99,6 +99,14 @@ def plot_per_step(runs: Sequence[tuple[str, dict[str, Any]]], key: str, ylabel: 
     return _save(fig, path)
 
 
+def plot_hint_usage(runs: Sequence[tuple[str, dict[str, Any]]], path: Path) -> Path:
+    """Share of each step's attempts sampled with a hint; runs stored before that metric existed show
+    the number of groups given a hint instead."""
+    if all(any("hinted_attempt_share" in s["metrics"] for s in run["steps"]) for _, run in runs):
+        return plot_per_step(runs, "hinted_attempt_share", "share of attempts sampled with a hint", path)
+    return plot_per_step(runs, "hinted_groups", "groups given a hint", path)
+
+
 def plot_timings(run: dict[str, Any], path: Path) -> Path:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.4, 3.4))
@@ -226,8 +234,7 @@ def write_report(run_dir: str | Path) -> Path:
         (plot_timings(run, plots / "timings.png"), "Time per step: sampling / grading / hints / update / eval"),
     ]
     if any(s["metrics"].get("hinted_groups") for s in run["steps"]):
-        figs.append((plot_per_step(label, "hinted_groups", "groups re-rolled with a hint", plots / "hints.png"),
-                     "Hint usage per step"))
+        figs.append((plot_hint_usage(label, plots / "hints.png"), "Hint usage per step"))
     if any(s["metrics"].get("hint_reliance") is not None for s in run["steps"]):
         figs.append((plot_per_step(label, "hint_reliance", "hint reliance", plots / "reliance.png"),
                      "Hint reliance of correct guided attempts"))

@@ -638,6 +638,8 @@ def _step_metrics(groups: Sequence[GroupRecord], advantages: Any, update: dict[s
         "signal_share": signal / max(len(groups), 1),
         "nohint_signal_groups": sum(_is_mixed(g.grades) for g in groups),
         "hinted_groups": sum(1 for g in groups if g.rerolls),
+        # share of the step's sampled attempts that saw a hint (re-rolls or a scaffold's hinted part)
+        "hinted_attempt_share": sum(len(att) for g in groups for _, att, _ in g.rerolls) / max(len(all_grades), 1),
         "hint_rescued_groups": hinted_kept,
         "hint_levels": [max((h.level for h, _, _ in g.rerolls), default=0) for g in groups],
         "mean_reward": float(np.mean(scored)) if scored else None,
