@@ -136,3 +136,37 @@ def test_no_hint_failures_of_hinted_groups_reach_the_selector(tmp_path, mode):
         alpha, beta = posteriors[task_id]
         assert beta - alpha >= 0.9 * plain  # the no-hint failures were counted (forgetting aside)
     run.store.close()
+
+
+def test_shape_rates_shrink_toward_their_bucket():
+    rates = PassRates(forget=0.5, strength=4.0)
+    rates.update({("b", False): [True] * 6 + [False] * 2, ("b:x", False): [False] * 2})
+    bucket = rates.rate("b", hinted=False)
+    assert bucket == pytest.approx(7 / 10)
+    assert rates.rate("b:unseen", hinted=False, parent="b") == pytest.approx(bucket)  # reads as its bucket
+    assert rates.rate("b:x", hinted=False, parent="b") == pytest.approx(4 * bucket / 6)  # 0 of 2, 4 pseudo
+
+
+def test_a_pessimistic_prior_scaffolds_the_first_step(tmp_path):
+    # With no evidence the no-hint rate reads as the prior mean: 0.1 asks for hints at step 1 already.
+    run = _run(tmp_path, "optim.steps=1", "hints.adaptive.prior=[0.5,4.5]")
+    train_step(run, 1)
+    g = run.cfg.sampling.group_size
+    want = scaffold_size(g, 0.1, 0.5, run.cfg.hints.adaptive.target, int(g * run.cfg.hints.adaptive.max_share))
+    assert want > 0
+    hinted = sum(1 for row in run.store.attempts(1) if row["hint_level"])
+    assert hinted == want * run.cfg.sampling.tasks_per_step
+    run.store.close()
+
+
+def test_shape_keyed_rates_count_each_shape_and_its_bucket(tmp_path):
+    from mentor.hints import prompt_shape
+
+    run = _run(tmp_path, "optim.steps=1", "hints.adaptive.by=shape")
+    train_step(run, 1)
+    tasks = {row["task_id"] for row in run.store.attempts(1)}
+    pool = {t.id: t for t in run.pool}
+    shapes = {f"{pool[t].bucket}:{prompt_shape(pool[t].prompt)}" for t in tasks}
+    keys = {k.rsplit("|", 1)[0] for k in run.pass_rates.state_dict()["counts"]}
+    assert shapes <= keys and {pool[t].bucket for t in tasks} <= keys
+    run.store.close()

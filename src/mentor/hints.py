@@ -545,16 +545,26 @@ class PassRates:
     the student passes a bucket's tasks, tracking a student that changes every step.
 
     Each `update` first multiplies every count by (1 − forget), then adds the step's attempts; the
-    estimate is the posterior mean under a Beta(`prior`) prior, so a bucket never seen reads as the
-    prior mean. Unscorable attempts are not counted (neither pass nor fail)."""
+    estimate is the posterior mean under a Beta prior (`prior` without the hint, `prior_hinted` with
+    it), so a bucket never seen reads as the prior mean. Unscorable attempts are not counted (neither
+    pass nor fail).
+
+    A key may have a `parent` (a task's shape within its bucket): its estimate then shrinks toward the
+    parent's with `strength` pseudo-attempts, so a shape seen once moves only part of the way from its
+    bucket, and an unseen shape reads as its bucket."""
 
     forget: float = 0.5
     prior: tuple[float, float] = (1.0, 1.0)
-    counts: dict[str, list[float]] = field(default_factory=dict)  # "bucket|plain" -> [passes, fails]
+    prior_hinted: tuple[float, float] = (1.0, 1.0)
+    strength: float = 4.0
+    counts: dict[str, list[float]] = field(default_factory=dict)  # "key|plain" -> [passes, fails]
 
-    def rate(self, bucket: str, hinted: bool) -> float:
+    def rate(self, bucket: str, hinted: bool, parent: str | None = None) -> float:
         passes, fails = self.counts.get(_rate_key(bucket, hinted), (0.0, 0.0))
-        a, b = self.prior
+        if parent is not None:
+            mean = self.rate(parent, hinted)
+            return (passes + self.strength * mean) / (passes + fails + self.strength)
+        a, b = self.prior_hinted if hinted else self.prior
         return (passes + a) / (passes + fails + a + b)
 
     def update(self, observed: Mapping[tuple[str, bool], Sequence[bool]]) -> None:

@@ -25,7 +25,14 @@ from mentor.credit_sources import CreditSources, build_credit_sources
 from mentor.curriculum import GroupOutcome, build_budget, build_selector
 from mentor.errors import StoreError
 from mentor.grade.answer import answer_grade
-from mentor.hints import PassRates, build_hint_source, hint_reliance, render_hinted_prompt, scaffold_size
+from mentor.hints import (
+    PassRates,
+    build_hint_source,
+    hint_reliance,
+    prompt_shape,
+    render_hinted_prompt,
+    scaffold_size,
+)
 from mentor.store import AttemptRow, RunStore
 from mentor.student.policy import HFPolicy, load_policy
 from mentor.tasks import load_task_mix
@@ -140,7 +147,7 @@ def train_step(run: Run, step: int) -> dict[str, Any]:
     if mode == "staircase":
         update_staircase(run, groups)
     elif mode == "adaptive":
-        run.pass_rates.update(_observed_passes(groups))
+        run.pass_rates.update(_observed_passes(run, groups))
     elif mode == "reroll":
         reroll_stuck_groups(run, groups, rng)
     if cfg.hints.enabled:
@@ -272,21 +279,34 @@ def adaptive_scaffolds(run: Run, tasks: Sequence[Task], sizes: Sequence[int], rn
     hints: list[Hint | None] = []
     counts: list[int] = []
     for task, size in zip(tasks, sizes, strict=True):
-        k = scaffold_size(size, run.pass_rates.rate(task.bucket, hinted=False),
-                          run.pass_rates.rate(task.bucket, hinted=True), a.target, int(size * a.max_share))
+        key, parent = _rate_keys(run, task)
+        k = scaffold_size(size, run.pass_rates.rate(key, hinted=False, parent=parent),
+                          run.pass_rates.rate(key, hinted=True, parent=parent), a.target, int(size * a.max_share))
         hint = run.hints.hint(task, _staircase_cap(run, task), [], run.pool, rng) if k else None
         hints.append(hint)
         counts.append(k if hint is not None else 0)
     return hints, counts
 
 
-def _observed_passes(groups: Sequence[GroupRecord]) -> dict[tuple[str, bool], list[bool]]:
-    """This step's scored attempts as pass/fail, by (bucket, hinted)."""
+def _rate_keys(run: Run, task: Task) -> tuple[str, str | None]:
+    """The pass-rate key of a task and the key it shrinks toward (`hints.adaptive.by`)."""
+    if run.cfg.hints.adaptive.by == "shape":
+        return f"{task.bucket}:{prompt_shape(task.prompt)}", task.bucket
+    return task.bucket, None
+
+
+def _observed_passes(run: Run, groups: Sequence[GroupRecord]) -> dict[tuple[str, bool], list[bool]]:
+    """This step's scored attempts as pass/fail, by (rate key, hinted): the bucket's, and the shape's
+    too when rates are kept per shape."""
     seen: dict[tuple[str, bool], list[bool]] = {}
     for g in groups:
-        seen.setdefault((g.task.bucket, False), []).extend(s >= PASS for s in _scored(g.grades))
-        for _hint, _attempts, grades in g.rerolls:
-            seen.setdefault((g.task.bucket, True), []).extend(s >= PASS for s in _scored(grades))
+        key, parent = _rate_keys(run, g.task)
+        keys = [key] if parent is None else [key, parent]
+        parts = [(False, g.grades), *((True, grades) for _hint, _attempts, grades in g.rerolls)]
+        for hinted, grades in parts:
+            passed = [s >= PASS for s in _scored(grades)]
+            for k in keys:
+                seen.setdefault((k, hinted), []).extend(passed)
     return seen
 
 
@@ -421,7 +441,9 @@ def build_run(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False) -> R
     return Run(cfg=cfg, run_dir=run_dir, store=store, policy=policy, optimizer=optimizer, pool=pool,
                heldout=heldout, grade=grade, selector=selector, budget=budget, hints=hints, credit=credit,
                reference=reference, task_by_id={t.id: t for t in pool}, segmenter=segmenter,
-               credit_sources=credit_sources, pass_rates=PassRates(forget=cfg.hints.adaptive.forget))
+               credit_sources=credit_sources, pass_rates=PassRates(forget=cfg.hints.adaptive.forget,
+                                                        prior=cfg.hints.adaptive.prior,
+                                                        strength=cfg.hints.adaptive.strength))
 
 
 # Assigners whose inputs the loop must be given: (config key, what it supplies, how to set it). Checked
