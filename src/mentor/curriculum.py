@@ -101,8 +101,9 @@ def _evidence(outcomes: Sequence[GroupOutcome]) -> list[GroupOutcome]:
     return [o for o in outcomes if not o.hinted and o.scored > 0]
 
 
-def _category(task: Task, by: str) -> str:
-    """The group a task belongs to for the bandit's arms and the Bayesian implicit evidence."""
+def task_category(task: Task, by: str) -> str:
+    """The group a task belongs to: the bandit's arms, the Bayesian implicit evidence, and the adaptive
+    scaffold's per-shape pass rates (`hints.adaptive.by: shape`)."""
     if by == "bucket":
         return task.bucket
     if by == "level":
@@ -359,7 +360,7 @@ class BayesSelector:
             if t.id not in self._index:
                 self._index[t.id] = len(self._ids)
                 self._ids.append(t.id)
-                cat = "-" if self.implicit_by == "none" else _category(t, self.implicit_by)
+                cat = "-" if self.implicit_by == "none" else task_category(t, self.implicit_by)
                 new_cat.append(self._cats.setdefault(cat, len(self._cats)))
                 if len(self._cat_names) < len(self._cats):
                     self._cat_names.append(cat)
@@ -488,7 +489,7 @@ class BanditSelector:
         _check_pool(pool, k)
         members: dict[str, list[int]] = {}
         for i, t in enumerate(pool):
-            members.setdefault(_category(t, self.by), []).append(i)
+            members.setdefault(task_category(t, self.by), []).append(i)
         arms = sorted(members)  # sorted so that the draw does not depend on pool order
         left = {a: list(members[a]) for a in arms}
         chosen: list[int] = []
@@ -509,7 +510,7 @@ class BanditSelector:
         for o in outcomes:
             if o.scored == 0 or (o.hinted and not self.count_hinted):
                 continue
-            rewards.setdefault(_category(o.task, self.by), []).append(o.mean_abs_advantage)
+            rewards.setdefault(task_category(o.task, self.by), []).append(o.mean_abs_advantage)
         for arm, rs in rewards.items():
             self.q[arm] = (1 - self.alpha) * self.q.get(arm, 0.0) + self.alpha * float(np.mean(rs))
 

@@ -22,17 +22,10 @@ import torch
 from mentor.config import RunConfig
 from mentor.credit import CreditContext, Group, build_assigner
 from mentor.credit_sources import CreditSources, build_credit_sources
-from mentor.curriculum import GroupOutcome, build_budget, build_selector
+from mentor.curriculum import GroupOutcome, build_budget, build_selector, task_category
 from mentor.errors import StoreError
 from mentor.grade.answer import answer_grade
-from mentor.hints import (
-    PassRates,
-    build_hint_source,
-    hint_reliance,
-    prompt_shape,
-    render_hinted_prompt,
-    scaffold_size,
-)
+from mentor.hints import PassRates, build_hint_source, hint_reliance, render_hinted_prompt, scaffold_size
 from mentor.store import AttemptRow, RunStore
 from mentor.student.policy import HFPolicy, load_policy
 from mentor.tasks import load_task_mix
@@ -291,7 +284,7 @@ def adaptive_scaffolds(run: Run, tasks: Sequence[Task], sizes: Sequence[int], rn
 def _rate_keys(run: Run, task: Task) -> tuple[str, str | None]:
     """The pass-rate key of a task and the key it shrinks toward (`hints.adaptive.by`)."""
     if run.cfg.hints.adaptive.by == "shape":
-        return f"{task.bucket}:{prompt_shape(task.prompt)}", task.bucket
+        return task_category(task, "shape"), task.bucket
     return task.bucket, None
 
 
