@@ -170,3 +170,25 @@ def test_shape_keyed_rates_count_each_shape_and_its_bucket(tmp_path):
     keys = {k.rsplit("|", 1)[0] for k in run.pass_rates.state_dict()["counts"]}
     assert shapes <= keys and {pool[t].bucket for t in tasks} <= keys
     run.store.close()
+
+
+def test_the_signal_selector_plans_with_the_live_scaffold_and_survives_resume(tmp_path):
+    run = _run(tmp_path, "curriculum.selector.name=signal", "optim.steps=3")
+    g = run.cfg.sampling.group_size
+    for step in (1, 2):
+        planned = {t.id: run.selector.context.hinted(t, g) for t in run.pool}
+        train_step(run, step)
+        hinted: dict[tuple[int, str], int] = {}
+        for row in run.store.attempts(step):
+            hinted[(row["grp"], row["task_id"])] = hinted.get((row["grp"], row["task_id"]), 0) + bool(row["hint_level"])
+        # the selector scored each task with the hinted count its group then got
+        assert all(planned[task_id] == k for (_, task_id), k in hinted.items())
+    assert any(hinted.values())  # step 2 was scaffolded, so the plan was not trivially 0
+    state, plan = run.selector.state_dict(), {t.id: run.scaffold(t, g) for t in run.pool}
+    assert state["rates"]["counts"]
+    run.store.close()
+    again = _run(tmp_path, "curriculum.selector.name=signal", "optim.steps=3", resume=True)
+    assert resume_run(again) == 2
+    assert again.selector.state_dict() == state
+    assert {t.id: again.selector.context.hinted(t, g) for t in again.pool} == plan  # bound to the restored rates
+    again.store.close()

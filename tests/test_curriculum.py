@@ -192,7 +192,9 @@ def test_group_outcome_counts_passes_and_ignores_unscorable() -> None:
 
 
 @pytest.mark.parametrize(
-    "name,args", [("bayes", {}), ("bayes", {"skill_weight": 1.0}), ("bandit", {}), ("uniform", {"skill_weight": 2.0})]
+    "name,args",
+    [("bayes", {}), ("bayes", {"skill_weight": 1.0}), ("bandit", {}), ("uniform", {"skill_weight": 2.0}),
+     ("signal", {}), ("signal", {"by": "level", "per_category": 2})],
 )
 def test_state_round_trip_gives_identical_selections(name: str, args: dict) -> None:
     pool, truth = make_pool(np.linspace(0, 1, 50))
@@ -220,7 +222,7 @@ def test_loading_another_selectors_state_is_refused() -> None:
 
 
 def test_registry_names_unknown_selectors_and_arguments() -> None:
-    with pytest.raises(ConfigError, match="bandit, bayes, uniform"):
+    with pytest.raises(ConfigError, match="bandit, bayes, signal, uniform"):
         build_selector("thompson", {})
     with pytest.raises(ConfigError, match="forget"):
         build_selector("bayes", {"forgetting": 0.1})

@@ -15,6 +15,9 @@ Selectors (explicit registry, `build_selector`):
   implicit evidence from the task's bucket; Thompson sampling toward a target pass rate of 0.5.
 - `bandit` — SEC (arXiv 2505.14970): categories (bucket, level, source or skill) are arms scored by the
   mean |advantage| of their groups; arms sampled from softmax(Q/τ), tasks uniformly within an arm.
+- `signal` — the edge under the teacher's help: per prompt shape, pass rates without and with the hint;
+  Thompson sampling on the chance that the task's group, scaffolded as the loop will scaffold it, is
+  mixed. BOTS's target p = 0.5 is the no-hint special case.
 
 **Hinted outcomes.** A group re-rolled with a hint says how hard the task is *with help*, not how hard
 it is for the no-hint policy we evaluate. Every selector therefore ignores outcomes with
@@ -28,8 +31,8 @@ from __future__ import annotations
 import heapq
 import inspect
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -49,6 +52,8 @@ __all__ = [
     "KnapsackBudget",
     "RolloutBudget",
     "Selector",
+    "SelectorContext",
+    "SignalSelector",
     "SkillProfile",
     "UniformSelector",
     "allocate_rollouts",
@@ -529,27 +534,177 @@ class BanditSelector:
         self.profile.load_state_dict(state["profile"])
 
 
-SELECTORS: dict[str, type] = {"uniform": UniformSelector, "bayes": BayesSelector, "bandit": BanditSelector}
+@dataclass(frozen=True)
+class SelectorContext:
+    """What the loop tells a selector about the rest of the step. Not configuration: the loop derives
+    it from the run's config and its live state, so a resumed run rebuilds the same context."""
+
+    group_size: int = 8
+    # How many attempts of a group of `size` for this task the teacher will sample with a hint right
+    # now (the adaptive scaffold's k; always 0 without hints).
+    hinted: Callable[[Task, int], int] = field(default=lambda task, size: 0)
 
 
-def _construct(kind: str, registry: Mapping[str, type], name: str, args: Mapping[str, Any]) -> Any:
+class SignalSelector:
+    """Thompson sampling on the chance that a task's group carries a learning signal, hints included.
+
+    GRPO learns only from mixed groups. With adaptive scaffolding a group of G attempts has k hinted
+    ones, chosen by the loop, and is mixed with probability (`signal_probability`)
+
+        P(mixed) = 1 − (1 − p)^(G−k)·(1 − q)^k − p^(G−k)·q^k ,
+
+    with p and q the task's pass rates without and with the hint. BOTS's target of p = 0.5 is the case
+    k = 0. Under scaffolding it aims at the wrong tasks: a task at p = 0 with q = 0.4 teaches well (its
+    hinted attempts pass, its plain ones fail), one the hint cannot rescue (q ≈ 0) never does, and BOTS
+    cannot tell them apart. On the bundled student those are signed-arithmetic shapes that fail even
+    after three worked examples (notes/hints.md).
+
+    Evidence is kept per category (`by`, default the prompt shape: the same problem with other numbers,
+    far more evidence than one task gets in a run) as discounted pass/fail counts without and with the
+    hint (`mentor.hints.PassRates`), shrunk toward the task's bucket with `strength` pseudo-attempts.
+    Counts decay by (1 − `forget`) each step, so a shape written off early is retried as the student
+    changes. Each step every category draws p̂ and q̂ from its Beta posteriors (Thompson sampling with
+    the categories as arms: a draw per task would favour categories with many tasks, whose maximum
+    draw is high however poor their posterior), k̂ is the scaffold the loop would give its tasks now
+    (`SelectorContext.hinted`), and the category scores P(mixed) at (p̂, q̂, k̂). The best categories
+    each give a random task, at most `per_category` per category while others are left (so one easy
+    shape cannot fill a step). Hinted outcomes feed q only, never p: a hinted pass
+    says nothing about the task alone (module doc).
+    """
+
+    name = "signal"
+
+    def __init__(
+        self,
+        by: str = "shape",
+        forget: float = 0.1,
+        strength: float = 4.0,
+        per_category: int = 1,
+        profile_decay: float = 1.0,
+        context: SelectorContext | None = None,
+    ) -> None:
+        from mentor.hints import PassRates
+
+        if not 0.0 <= forget < 1.0:
+            raise ConfigError(f"signal: forget must be in [0, 1), got {forget}")
+        if strength <= 0:
+            raise ConfigError(f"signal: strength must be > 0, got {strength}")
+        if per_category < 1:
+            raise ConfigError(f"signal: per_category must be >= 1, got {per_category}")
+        self.by = _check_category(by)
+        self.per_category = int(per_category)
+        self.context = context or SelectorContext()
+        self.rates = PassRates(forget=float(forget), strength=float(strength))
+        self.profile = SkillProfile(profile_decay)
+
+    def _keys(self, task: Task) -> tuple[str, str | None]:
+        """The task's category and the bucket it shrinks toward (none when the category is the bucket)."""
+        cat = task_category(task, self.by)
+        return (cat, None) if cat == task.bucket else (cat, task.bucket)
+
+    def scores(self, pool: Sequence[Task], rng: np.random.Generator | None = None) -> np.ndarray:
+        """[n] P(mixed) of each task's group: at one Thompson draw of (p, q) per category with `rng`
+        (tasks of a category share it), else at the posterior means."""
+        keys = [self._keys(t) for t in pool]
+        cats = sorted(set(keys))  # sorted: the draws depend on the rng only, not on the pool's order
+        first = {key: i for i, key in reversed(list(enumerate(keys)))}
+        ab = np.array([(self.rates.beta(c, False, parent), self.rates.beta(c, True, parent)) for c, parent in cats])
+        if rng is None:  # [C] posterior means
+            p, q = (ab[:, i, 0] / ab[:, i].sum(axis=1) for i in (0, 1))
+        else:  # [C] one draw per category: Thompson sampling over categories, the arms
+            p, q = rng.beta(ab[:, 0, 0], ab[:, 0, 1]), rng.beta(ab[:, 1, 0], ab[:, 1, 1])
+        g = self.context.group_size
+        k = np.array([self.context.hinted(pool[first[c]], g) for c in cats], dtype=float)  # [C]
+        by_cat = dict(zip(cats, signal_probability(p, g, q, k), strict=True))
+        return np.array([by_cat[key] for key in keys])
+
+    def select(self, pool: Sequence[Task], k: int, rng: np.random.Generator) -> list[Task]:
+        _check_pool(pool, k)
+        score = self.scores(pool, rng)
+        members: dict[str, list[int]] = {}
+        for i, t in enumerate(pool):
+            members.setdefault(self._keys(t)[0], []).append(i)
+        # best category first (ties by name, for determinism), a random task from each, at most
+        # per_category per category in a round, rounds until k tasks (or the pool) are taken
+        ranked = sorted(members, key=lambda c: (-score[members[c][0]], c))
+        left = {c: [members[c][j] for j in rng.permutation(len(members[c]))] for c in ranked}
+        taken: list[int] = []
+        while len(taken) < min(k, len(pool)):
+            for c in ranked:
+                take = left[c][: min(self.per_category, k - len(taken))]
+                left[c] = left[c][len(take):]
+                taken += take
+        return [pool[i] for i in _cycle(taken, k)]
+
+    def update(self, outcomes: Sequence[GroupOutcome]) -> None:
+        self.profile.update(outcomes)
+        seen: dict[tuple[str, bool], list[bool]] = {}
+        for o in outcomes:
+            if o.scored == 0:
+                continue
+            passed = [True] * o.passed + [False] * (o.scored - o.passed)
+            cat, parent = self._keys(o.task)
+            for key in (cat, parent) if parent is not None else (cat,):
+                seen.setdefault((key, o.hinted), []).extend(passed)
+        self.rates.update(seen)
+
+    def pass_rate(self, task: Task) -> float:
+        """Posterior mean no-hint pass rate of the task's category (for the rollout budget)."""
+        cat, parent = self._keys(task)
+        return self.rates.rate(cat, False, parent)
+
+    def category_rates(self) -> dict[str, dict[str, float]]:
+        """Per category seen: posterior mean pass rate without and with the hint, and the discounted
+        attempts behind each (what the report shows as the selector's posteriors)."""
+        out: dict[str, dict[str, float]] = {}
+        for key, (passes, fails) in self.rates.counts.items():
+            cat, _, kind = key.rpartition("|")
+            row = out.setdefault(cat, {})
+            row[kind] = (passes + 1.0) / (passes + fails + 2.0)
+            row[f"{kind}_n"] = passes + fails
+        return out
+
+    def posteriors(self) -> dict[str, tuple[float, float]]:
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "rates": self.rates.state_dict(), "profile": self.profile.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        _check_state(state, self.name)
+        self.rates.load_state_dict(state["rates"])
+        self.profile.load_state_dict(state["profile"])
+
+
+SELECTORS: dict[str, type] = {
+    "uniform": UniformSelector,
+    "bayes": BayesSelector,
+    "bandit": BanditSelector,
+    "signal": SignalSelector,
+}
+
+
+def _construct(kind: str, registry: Mapping[str, type], name: str, args: Mapping[str, Any],
+               context: Any = None) -> Any:
     cls = registry.get(name)
     if cls is None:
         raise ConfigError(f"unknown {kind} '{name}'", fix=f"use one of: {', '.join(sorted(registry))}")
     params = inspect.signature(cls.__init__).parameters
-    valid = [p for p in params if p != "self"]
+    valid = [p for p in params if p not in ("self", "context")]  # the context comes from the loop, not the config
     unknown = sorted(set(args) - set(valid))
     if unknown:
         raise ConfigError(
             f"unknown argument(s) {', '.join(unknown)} for {kind} '{name}'",
             fix=f"valid arguments: {', '.join(valid) or '(none)'}",
         )
-    return cls(**args)
+    return cls(**args, context=context) if "context" in params else cls(**args)
 
 
-def build_selector(name: str, args: Mapping[str, Any] | None = None) -> Selector:
-    """Build a selector from its registry name and arguments (the config's `{name, args}`)."""
-    return _construct("selector", SELECTORS, name, args or {})
+def build_selector(name: str, args: Mapping[str, Any] | None = None,
+                   context: SelectorContext | None = None) -> Selector:
+    """Build a selector from its registry name and arguments (the config's `{name, args}`); selectors
+    that plan around the step (`signal`) also get the loop's `context`."""
+    return _construct("selector", SELECTORS, name, args or {}, context)
 
 
 def expected_pass_rates(selector: Selector, tasks: Sequence[Task]) -> list[float]:
@@ -558,7 +713,7 @@ def expected_pass_rates(selector: Selector, tasks: Sequence[Task]) -> list[float
     The Bayesian posterior mean where there is one, else the task's bucket rate from the skill
     profile, else 0.5 (unknown: the allocator treats it as maximally informative).
     """
-    if isinstance(selector, BayesSelector):
+    if isinstance(selector, BayesSelector | SignalSelector):
         return [selector.pass_rate(t) for t in tasks]
     frontier = selector.profile.frontier()
     return [frontier[t.bucket]["pass_rate"] if t.bucket in frontier else 0.5 for t in tasks]
@@ -573,9 +728,12 @@ def knapsack_value(n: int, p: float) -> float:
     return (1.0 - p**n - (1.0 - p) ** n) * p * (1.0 - p) ** 2
 
 
-def signal_probability(p: float, m: int) -> float:
-    """Probability that a group of m attempts at pass rate p is mixed (carries a learning signal)."""
-    return 1.0 - p**m - (1.0 - p) ** m
+def signal_probability(p: Any, m: int, q: Any = 0.0, k: Any = 0) -> Any:
+    """Probability that a group of m attempts at pass rate p is mixed (carries a learning signal); with
+    k of the m attempts hinted and passing at rate q instead, 1 − P(all fail) − P(all pass). Works
+    elementwise on numpy arrays."""
+    plain = m - k
+    return 1.0 - (1.0 - p) ** plain * (1.0 - q) ** k - p**plain * q**k
 
 
 def allocate_rollouts(

@@ -560,12 +560,18 @@ class PassRates:
     counts: dict[str, list[float]] = field(default_factory=dict)  # "key|plain" -> [passes, fails]
 
     def rate(self, bucket: str, hinted: bool, parent: str | None = None) -> float:
+        a, b = self.beta(bucket, hinted, parent)
+        return a / (a + b)
+
+    def beta(self, bucket: str, hinted: bool, parent: str | None = None) -> tuple[float, float]:
+        """The Beta posterior (α, β) behind `rate`: the key's discounted passes and fails on top of
+        its prior, which is the parent's mean at `strength` pseudo-attempts when it has a parent."""
         passes, fails = self.counts.get(_rate_key(bucket, hinted), (0.0, 0.0))
         if parent is not None:
             mean = self.rate(parent, hinted)
-            return (passes + self.strength * mean) / (passes + fails + self.strength)
+            return passes + self.strength * mean, fails + self.strength * (1 - mean)
         a, b = self.prior_hinted if hinted else self.prior
-        return (passes + a) / (passes + fails + a + b)
+        return passes + a, fails + b
 
     def update(self, observed: Mapping[tuple[str, bool], Sequence[bool]]) -> None:
         """`observed[(bucket, hinted)]` = pass/fail of this step's scored attempts."""

@@ -22,7 +22,14 @@ import torch
 from mentor.config import RunConfig
 from mentor.credit import CreditContext, Group, build_assigner
 from mentor.credit_sources import CreditSources, build_credit_sources
-from mentor.curriculum import GroupOutcome, build_budget, build_selector, task_category
+from mentor.curriculum import (
+    GroupOutcome,
+    SelectorContext,
+    build_budget,
+    build_selector,
+    expected_pass_rates,
+    task_category,
+)
 from mentor.errors import StoreError
 from mentor.grade.answer import answer_grade
 from mentor.hints import PassRates, build_hint_source, hint_reliance, render_hinted_prompt, scaffold_size
@@ -60,6 +67,7 @@ class Run:
     segmenter: Any = None
     staircase: dict[str, int] = field(default_factory=dict)  # bucket -> hint level (hints.mode "staircase")
     pass_rates: PassRates = field(default_factory=PassRates)  # per bucket, with and without hint ("adaptive")
+    scaffold: Callable[[Task, int], int] = lambda task, size: 0  # hinted attempts of a group (scaffold_planner)
     credit_sources: CreditSources = field(default_factory=CreditSources)  # critic, step rewards
 
 
@@ -268,22 +276,34 @@ def adaptive_scaffolds(run: Run, tasks: Sequence[Task], sizes: Sequence[int], rn
     """Per task, the hint at the top rung allowed and how many of its attempts see it: the fewest for
     which the whole group is expected to fail with probability at most `hints.adaptive.target`, from
     the bucket's current pass rates with and without the hint (0, and no hint, once it passes alone)."""
-    a = run.cfg.hints.adaptive
     hints: list[Hint | None] = []
     counts: list[int] = []
     for task, size in zip(tasks, sizes, strict=True):
-        key, parent = _rate_keys(run, task)
-        k = scaffold_size(size, run.pass_rates.rate(key, hinted=False, parent=parent),
-                          run.pass_rates.rate(key, hinted=True, parent=parent), a.target, int(size * a.max_share))
+        k = run.scaffold(task, size)
         hint = run.hints.hint(task, _staircase_cap(run, task), [], run.pool, rng) if k else None
         hints.append(hint)
         counts.append(k if hint is not None else 0)
     return hints, counts
 
 
-def _rate_keys(run: Run, task: Task) -> tuple[str, str | None]:
+def scaffold_planner(cfg: RunConfig, rates: PassRates) -> Callable[[Task, int], int]:
+    """How many attempts of a group of `size` the adaptive scaffold hints for a task, from the live
+    pass-rate estimates in `rates` (always 0 in any other hint mode). The selector plans with it too."""
+    a = cfg.hints.adaptive
+    if not (cfg.hints.enabled and cfg.hints.mode == "adaptive"):
+        return lambda task, size: 0
+
+    def hinted(task: Task, size: int) -> int:
+        key, parent = _rate_keys(cfg, task)
+        return scaffold_size(size, rates.rate(key, hinted=False, parent=parent),
+                             rates.rate(key, hinted=True, parent=parent), a.target, int(size * a.max_share))
+
+    return hinted
+
+
+def _rate_keys(cfg: RunConfig, task: Task) -> tuple[str, str | None]:
     """The pass-rate key of a task and the key it shrinks toward (`hints.adaptive.by`)."""
-    if run.cfg.hints.adaptive.by == "shape":
+    if cfg.hints.adaptive.by == "shape":
         return task_category(task, "shape"), task.bucket
     return task.bucket, None
 
@@ -293,7 +313,7 @@ def _observed_passes(run: Run, groups: Sequence[GroupRecord]) -> dict[tuple[str,
     too when rates are kept per shape."""
     seen: dict[tuple[str, bool], list[bool]] = {}
     for g in groups:
-        key, parent = _rate_keys(run, g.task)
+        key, parent = _rate_keys(run.cfg, g.task)
         keys = [key] if parent is None else [key, parent]
         parts = [(False, g.grades), *((True, grades) for _hint, _attempts, grades in g.rerolls)]
         for hinted, grades in parts:
@@ -421,7 +441,11 @@ def build_run(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False) -> R
     if cfg.optim.kl_coef > 0:
         reference = load_policy(cfg.model.model_copy(update={"sample_dtype": "float32"}))
         reference.model.requires_grad_(False)
-    selector = build_selector(cfg.curriculum.selector.name, dict(cfg.curriculum.selector.args))
+    a = cfg.hints.adaptive
+    pass_rates = PassRates(forget=a.forget, prior=a.prior, strength=a.strength)
+    scaffold = scaffold_planner(cfg, pass_rates)
+    selector = build_selector(cfg.curriculum.selector.name, dict(cfg.curriculum.selector.args),
+                              SelectorContext(group_size=cfg.sampling.group_size, hinted=scaffold))
     budget = build_budget(cfg.curriculum.budget.name, dict(cfg.curriculum.budget.args)) if cfg.curriculum.budget else None
     hints = build_hint_source(cfg.hints.source.name, dict(cfg.hints.source.args)) if cfg.hints.enabled else None
     credit = build_assigner(cfg.credit.assigner.name, dict(cfg.credit.assigner.args))
@@ -434,9 +458,7 @@ def build_run(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False) -> R
     return Run(cfg=cfg, run_dir=run_dir, store=store, policy=policy, optimizer=optimizer, pool=pool,
                heldout=heldout, grade=grade, selector=selector, budget=budget, hints=hints, credit=credit,
                reference=reference, task_by_id={t.id: t for t in pool}, segmenter=segmenter,
-               credit_sources=credit_sources, pass_rates=PassRates(forget=cfg.hints.adaptive.forget,
-                                                        prior=cfg.hints.adaptive.prior,
-                                                        strength=cfg.hints.adaptive.strength))
+               credit_sources=credit_sources, pass_rates=pass_rates, scaffold=scaffold)
 
 
 # Assigners whose inputs the loop must be given: (config key, what it supplies, how to set it). Checked
@@ -597,12 +619,7 @@ def _group_sizes(run: Run, tasks: Sequence[Task]) -> list[int]:
     g = run.cfg.sampling.group_size
     if run.budget is None:
         return [g] * len(tasks)
-    posteriors = run.selector.posteriors()
-    rates = []
-    for t in tasks:
-        a, b = posteriors.get(t.id, (1.0, 1.0))
-        rates.append(a / (a + b))
-    return list(run.budget.allocate(rates, g * len(tasks)))
+    return list(run.budget.allocate(expected_pass_rates(run.selector, tasks), g * len(tasks)))
 
 
 def _scored(grades: Sequence[Grade]) -> list[float]:
