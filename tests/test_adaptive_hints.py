@@ -192,3 +192,9 @@ def test_the_signal_selector_plans_with_the_live_scaffold_and_survives_resume(tm
     assert again.selector.state_dict() == state
     assert {t.id: again.selector.context.hinted(t, g) for t in again.pool} == plan  # bound to the restored rates
     again.store.close()
+    # the report shows the selector's per-shape beliefs, from the store alone
+    from mentor.report import write_report
+
+    page = write_report(tmp_path / "run").read_text()
+    assert "Selector after the last step (signal)" in page
+    assert "Calculate" in page.split("Selector after the last step")[1]  # a shape category

@@ -194,7 +194,7 @@ def test_group_outcome_counts_passes_and_ignores_unscorable() -> None:
 @pytest.mark.parametrize(
     "name,args",
     [("bayes", {}), ("bayes", {"skill_weight": 1.0}), ("bandit", {}), ("uniform", {"skill_weight": 2.0}),
-     ("signal", {}), ("signal", {"by": "level", "per_category": 2})],
+     ("signal", {}), ("signal", {"by": "level", "sharpness": 2.0})],
 )
 def test_state_round_trip_gives_identical_selections(name: str, args: dict) -> None:
     pool, truth = make_pool(np.linspace(0, 1, 50))

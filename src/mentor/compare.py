@@ -109,7 +109,16 @@ def _mean_or_none(values: Sequence[float | None]) -> float | None:
 
 
 def write_compare_report(out_dir: str | Path) -> Path:
-    from mentor.report import _CSS, _img, _table, load_run, plot_heldout, plot_hint_usage, plot_per_step
+    from mentor.report import (
+        _CSS,
+        _img,
+        _table,
+        load_run,
+        plot_heldout,
+        plot_hint_usage,
+        plot_per_step,
+        selector_table,
+    )
 
     out_dir = Path(out_dir)
     meta = json.loads((out_dir / "compare.json").read_text())
@@ -128,6 +137,8 @@ def write_compare_report(out_dir: str | Path) -> Path:
          "Hint reliance of correct guided attempts"),
     ]
     frontier = _frontier_rows(labelled)
+    selectors = "".join(f"<h3>{html.escape(label)}</h3>{table}" for label, run in labelled
+                        if (table := selector_table(run)))
     rows = []
     for arm in ARMS:
         s = summary[arm]
@@ -144,6 +155,7 @@ bootstrap over seeds and tasks). Rollouts for Mentor to reach the control's fina
 {html.escape(str(summary['mentor']['rollouts_to_control_final_ratio']))}).</p>
 {''.join(_img(p, alt) for p, alt in figs)}
 <h2>Frontier: no-hint pass rate by level at the end of training</h2>{_table(["run", "bucket", "pass rate", "attempts"], frontier)}
+{"<h2>Selector posteriors after the last step</h2>" + selectors if selectors else ""}
 <pre>{html.escape(json.dumps(summary, indent=2))}</pre></body></html>"""
     path = out_dir / "report.html"
     path.write_text(page, encoding="utf-8")

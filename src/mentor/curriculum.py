@@ -16,8 +16,8 @@ Selectors (explicit registry, `build_selector`):
 - `bandit` — SEC (arXiv 2505.14970): categories (bucket, level, source or skill) are arms scored by the
   mean |advantage| of their groups; arms sampled from softmax(Q/τ), tasks uniformly within an arm.
 - `signal` — the edge under the teacher's help: per prompt shape, pass rates without and with the hint;
-  Thompson sampling on the chance that the task's group, scaffolded as the loop will scaffold it, is
-  mixed. BOTS's target p = 0.5 is the no-hint special case.
+  tasks drawn by the chance that their group, scaffolded as the loop will scaffold it, is mixed.
+  BOTS's target p = 0.5 is the no-hint special case.
 
 **Hinted outcomes.** A group re-rolled with a hint says how hard the task is *with help*, not how hard
 it is for the no-hint policy we evaluate. Every selector therefore ignores outcomes with
@@ -245,6 +245,10 @@ class Selector(Protocol):
 
     def posteriors(self) -> dict[str, tuple[float, float]]: ...
 
+    def summary(self) -> list[dict[str, Any]]:
+        """One row per category of what the selector currently believes (for reports)."""
+        ...
+
 
 def _check_pool(pool: Sequence[Task], k: int) -> None:
     if not pool:
@@ -301,6 +305,9 @@ class UniformSelector:
 
     def posteriors(self) -> dict[str, tuple[float, float]]:
         return {}
+
+    def summary(self) -> list[dict[str, Any]]:
+        return []  # no beliefs: every task is as likely as any other
 
 
 class BayesSelector:
@@ -437,6 +444,12 @@ class BayesSelector:
     def posteriors(self) -> dict[str, tuple[float, float]]:
         return {tid: (float(self.alpha[i]), float(self.beta[i])) for i, tid in enumerate(self._ids)}
 
+    def summary(self) -> list[dict[str, Any]]:
+        """Per category: the mean posterior pass rate of its tasks and how many tasks it has."""
+        mean = self.alpha / np.maximum(self.alpha + self.beta, 1e-12)
+        return [{"category": name, "pass_rate": float(mean[self._cat == c].mean()), "tasks": int((self._cat == c).sum())}
+                for c, name in enumerate(self._cat_names) if (self._cat == c).any()]
+
     def state_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -522,6 +535,9 @@ class BanditSelector:
     def arm_values(self) -> dict[str, float]:
         return dict(self.q)
 
+    def summary(self) -> list[dict[str, Any]]:
+        return [{"category": arm, "Q": q} for arm, q in sorted(self.q.items())]
+
     def posteriors(self) -> dict[str, tuple[float, float]]:
         return {}
 
@@ -546,7 +562,7 @@ class SelectorContext:
 
 
 class SignalSelector:
-    """Thompson sampling on the chance that a task's group carries a learning signal, hints included.
+    """Tasks drawn by the chance that their group carries a learning signal, hints included.
 
     GRPO learns only from mixed groups. With adaptive scaffolding a group of G attempts has k hinted
     ones, chosen by the loop, and is mixed with probability (`signal_probability`)
@@ -562,14 +578,18 @@ class SignalSelector:
     Evidence is kept per category (`by`, default the prompt shape: the same problem with other numbers,
     far more evidence than one task gets in a run) as discounted pass/fail counts without and with the
     hint (`mentor.hints.PassRates`), shrunk toward the task's bucket with `strength` pseudo-attempts.
-    Counts decay by (1 − `forget`) each step, so a shape written off early is retried as the student
-    changes. Each step every category draws p̂ and q̂ from its Beta posteriors (Thompson sampling with
-    the categories as arms: a draw per task would favour categories with many tasks, whose maximum
-    draw is high however poor their posterior), k̂ is the scaffold the loop would give its tasks now
-    (`SelectorContext.hinted`), and the category scores P(mixed) at (p̂, q̂, k̂). The best categories
-    each give a random task, at most `per_category` per category while others are left (so one easy
-    shape cannot fill a step). Hinted outcomes feed q only, never p: a hinted pass
-    says nothing about the task alone (module doc).
+    Counts decay by (1 − `forget`) each step, so a category written off drifts back to its bucket's
+    rate and is tried again as the student changes. Each step, every task of the pool scores P(mixed)
+    at its category's posterior means and the scaffold the loop would give it now
+    (`SelectorContext.hinted`), and k distinct tasks are drawn with probability ∝ P(mixed)^`sharpness`.
+
+    Why tasks are drawn, not categories: a category's weight is then its number of tasks times its
+    score, as under uniform selection when every score is equal, so the many rare shapes (nested
+    brackets, one or two tasks each and mostly hopeless) do not get a category's share each.
+    Thompson sampling over categories, or the best-k of per-category draws, spent most of a 20-step
+    run exploring them (benchmarks/signal_selection.py). `sharpness` sets how hard the draw leans
+    toward the best-scoring tasks: a task at P(mixed) = 0.5 is drawn 0.5^8 ≈ 1/256 as often as one
+    at 1 with the default 8; 0 is uniform selection.
     """
 
     name = "signal"
@@ -577,9 +597,9 @@ class SignalSelector:
     def __init__(
         self,
         by: str = "shape",
-        forget: float = 0.1,
-        strength: float = 4.0,
-        per_category: int = 1,
+        forget: float = 0.05,
+        strength: float = 1.0,
+        sharpness: float = 8.0,
         profile_decay: float = 1.0,
         context: SelectorContext | None = None,
     ) -> None:
@@ -589,10 +609,10 @@ class SignalSelector:
             raise ConfigError(f"signal: forget must be in [0, 1), got {forget}")
         if strength <= 0:
             raise ConfigError(f"signal: strength must be > 0, got {strength}")
-        if per_category < 1:
-            raise ConfigError(f"signal: per_category must be >= 1, got {per_category}")
+        if sharpness < 0:
+            raise ConfigError(f"signal: sharpness must be >= 0, got {sharpness}")
         self.by = _check_category(by)
-        self.per_category = int(per_category)
+        self.sharpness = float(sharpness)
         self.context = context or SelectorContext()
         self.rates = PassRates(forget=float(forget), strength=float(strength))
         self.profile = SkillProfile(profile_decay)
@@ -602,39 +622,22 @@ class SignalSelector:
         cat = task_category(task, self.by)
         return (cat, None) if cat == task.bucket else (cat, task.bucket)
 
-    def scores(self, pool: Sequence[Task], rng: np.random.Generator | None = None) -> np.ndarray:
-        """[n] P(mixed) of each task's group: at one Thompson draw of (p, q) per category with `rng`
-        (tasks of a category share it), else at the posterior means."""
+    def scores(self, pool: Sequence[Task]) -> np.ndarray:
+        """[n] P(mixed) of each task's group at its category's posterior means."""
         keys = [self._keys(t) for t in pool]
-        cats = sorted(set(keys))  # sorted: the draws depend on the rng only, not on the pool's order
         first = {key: i for i, key in reversed(list(enumerate(keys)))}
-        ab = np.array([(self.rates.beta(c, False, parent), self.rates.beta(c, True, parent)) for c, parent in cats])
-        if rng is None:  # [C] posterior means
-            p, q = (ab[:, i, 0] / ab[:, i].sum(axis=1) for i in (0, 1))
-        else:  # [C] one draw per category: Thompson sampling over categories, the arms
-            p, q = rng.beta(ab[:, 0, 0], ab[:, 0, 1]), rng.beta(ab[:, 1, 0], ab[:, 1, 1])
         g = self.context.group_size
-        k = np.array([self.context.hinted(pool[first[c]], g) for c in cats], dtype=float)  # [C]
-        by_cat = dict(zip(cats, signal_probability(p, g, q, k), strict=True))
+        by_cat = {}
+        for (cat, parent), i in first.items():
+            p, q = self.rates.rate(cat, False, parent), self.rates.rate(cat, True, parent)
+            by_cat[cat, parent] = float(signal_probability(p, g, q, self.context.hinted(pool[i], g)))
         return np.array([by_cat[key] for key in keys])
 
     def select(self, pool: Sequence[Task], k: int, rng: np.random.Generator) -> list[Task]:
         _check_pool(pool, k)
-        score = self.scores(pool, rng)
-        members: dict[str, list[int]] = {}
-        for i, t in enumerate(pool):
-            members.setdefault(self._keys(t)[0], []).append(i)
-        # best category first (ties by name, for determinism), a random task from each, at most
-        # per_category per category in a round, rounds until k tasks (or the pool) are taken
-        ranked = sorted(members, key=lambda c: (-score[members[c][0]], c))
-        left = {c: [members[c][j] for j in rng.permutation(len(members[c]))] for c in ranked}
-        taken: list[int] = []
-        while len(taken) < min(k, len(pool)):
-            for c in ranked:
-                take = left[c][: min(self.per_category, k - len(taken))]
-                left[c] = left[c][len(take):]
-                taken += take
-        return [pool[i] for i in _cycle(taken, k)]
+        weight = np.maximum(self.scores(pool), 1e-6) ** self.sharpness  # [n] > 0, so any k can be drawn
+        picked = rng.choice(len(pool), size=min(k, len(pool)), replace=False, p=weight / weight.sum())
+        return [pool[i] for i in _cycle(picked.tolist(), k)]
 
     def update(self, outcomes: Sequence[GroupOutcome]) -> None:
         self.profile.update(outcomes)
@@ -653,16 +656,17 @@ class SignalSelector:
         cat, parent = self._keys(task)
         return self.rates.rate(cat, False, parent)
 
-    def category_rates(self) -> dict[str, dict[str, float]]:
-        """Per category seen: posterior mean pass rate without and with the hint, and the discounted
-        attempts behind each (what the report shows as the selector's posteriors)."""
-        out: dict[str, dict[str, float]] = {}
+    def summary(self) -> list[dict[str, Any]]:
+        """Per category (and bucket) seen: pass rate without and with the hint, each the mean of a
+        Beta(1, 1) posterior on the category's own discounted counts (before any shrinkage toward the
+        bucket), and the discounted attempts behind it."""
+        rows: dict[str, dict[str, Any]] = {}
         for key, (passes, fails) in self.rates.counts.items():
             cat, _, kind = key.rpartition("|")
-            row = out.setdefault(cat, {})
+            row = rows.setdefault(cat, {"category": cat})
             row[kind] = (passes + 1.0) / (passes + fails + 2.0)
             row[f"{kind}_n"] = passes + fails
-        return out
+        return [rows[c] for c in sorted(rows)]
 
     def posteriors(self) -> dict[str, tuple[float, float]]:
         return {}

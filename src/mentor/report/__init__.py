@@ -147,6 +147,24 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def selector_table(run: dict[str, Any]) -> str:
+    """What the run's selector believed after its last step (its `summary()`), rebuilt from the
+    stored plug-in spec and state; empty for a selector with no beliefs (uniform)."""
+    from mentor.curriculum import build_selector
+
+    spec = run["plugins"].get("selector") or {}
+    state = run["steps"][-1]["state"].get("selector") if run["steps"] else None
+    if not spec or not state:
+        return ""
+    selector = build_selector(spec["name"], spec.get("args") or {})
+    selector.load_state_dict(state)
+    rows = selector.summary()
+    if not rows:
+        return ""
+    headers = list(dict.fromkeys(k for r in rows for k in r))
+    return _table(headers, [[_fmt(r.get(h)) for h in headers] for r in rows])
+
+
 def run_summary(run: dict[str, Any]) -> dict[str, Any]:
     steps = run["steps"]
     ev = run["evals"]
@@ -242,6 +260,7 @@ def write_report(run_dir: str | Path) -> Path:
     eval_rows = [(e.step, e.rollouts, f"{e.accuracy:.1%}", f"{e.ci_lo:.1%}–{e.ci_hi:.1%}",
                   "-" if e.pass_k is None else f"{e.pass_k:.1%}", e.n) for e in run["evals"]]
     timing_rows = [(k, f"{v:.2f}") for k, v in summary["timings"].items() if v]
+    selectors = selector_table(run)
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>Mentor run {html.escape(run_dir.name)}</title>
 <style>{_CSS}</style></head><body>
 <h1>Mentor run <code>{html.escape(run_dir.name)}</code></h1>
@@ -252,6 +271,7 @@ def write_report(run_dir: str | Path) -> Path:
           summary['unscorable'], f"{summary['mean_step_seconds']:.1f}")])}
 <h2>Learning</h2>{''.join(_img(p, alt) for p, alt in figs)}
 <h2>Evaluations</h2>{_table(["step", "rollouts", "greedy accuracy", "95% CI", "pass@k", "n"], eval_rows)}
+{f"<h2>Selector after the last step ({html.escape(run['plugins']['selector']['name'])})</h2>{selectors}" if selectors else ""}
 <h2>Mean time per step (s)</h2>{_table(["stage", "seconds"], timing_rows)}
 <h2>Credit attribution</h2><p>Trained attempts, each token shaded by its advantage (blue credit, red blame).</p>
 {_attribution(run)}
