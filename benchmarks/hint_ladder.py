@@ -5,11 +5,13 @@ prints accuracy, answer-format rate, and the share of groups that are *mixed* (s
 fail: the groups GRPO can learn from). This is the measurement behind the default ladder.
 
     python benchmarks/hint_ladder.py [--tasks 16] [--group 8] [--levels format example:1 example:3]
-        [--match-shape both]
+        [--match bucket shape answer] [--negative]
 
-With `--match-shape both` (the default) every worked-example rung runs twice, with examples of the
-same bucket (`off`) and of the same shape first (`on`, the ladder's default), so the ratio between the
-two is measured in one process on the same tasks.
+Every worked-example rung runs once per `--match` choice, so the ratios between them are measured in
+one process on the same tasks: examples of the same bucket (`bucket`), of the same shape first
+(`shape`, the ladder's default), or of the same shape and answer form first (`answer`: "3 - 7 ="
+shown "2 - 9 = -7"). `--negative` takes only tasks whose reference answer is negative, the ones the
+bundled student fails even when hinted. Accuracy is also split by the sign of the answer.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ def main() -> None:
     ap.add_argument("--group", type=int, default=8)
     ap.add_argument("--temperature", type=float, default=1.0)
     ap.add_argument("--levels", nargs="+", default=["format", "example:1", "example:3"])
-    ap.add_argument("--match-shape", choices=["on", "off", "both"], default="both")
+    ap.add_argument("--match", nargs="+", choices=["bucket", "shape", "answer"], default=["bucket", "shape"])
+    ap.add_argument("--negative", action="store_true", help="only tasks whose reference answer is negative")
     args = ap.parse_args()
 
     import tempfile
@@ -40,14 +43,16 @@ def main() -> None:
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
         run = build_run(cfg, tmp)
-        tasks = run.pool[: args.tasks]
-        shapes = {"on": [True], "off": [False], "both": [False, True]}[args.match_shape]
+        tasks = [t for t in run.pool if not args.negative or (t.answer or "").startswith("-")][: args.tasks]
+        negative = np.array([(t.answer or "").startswith("-") for t in tasks])
+        matches = {"bucket": {"match_shape": False}, "shape": {"match_shape": True},
+                   "answer": {"match_shape": True, "match_answer": True}}
         rungs: list[tuple[str, list]] = [("no hint", [None] * len(tasks))]
         for level, name in enumerate(args.levels, start=1):
-            for match in shapes if name.startswith("example") else shapes[-1:]:
-                ladder = build_hint_source("ladder", {"levels": args.levels, "match_shape": match})
+            for match in args.match if name.startswith("example") else args.match[-1:]:
+                ladder = build_hint_source("ladder", {"levels": args.levels, **matches[match]})
                 rng = np.random.default_rng(level)
-                label = f"{name} ({'shape' if match else 'bucket'})" if name.startswith("example") else name
+                label = f"{name} ({match})" if name.startswith("example") else name
                 rungs.append((label, [ladder.hint(t, level, [], run.pool, rng) for t in tasks]))
         base_mixed = None
         for name, hints in rungs:
@@ -60,8 +65,11 @@ def main() -> None:
             fmt = np.mean([g.extracted is not None for g in grades])
             mixed = float(np.mean([(row.max() > row.min()) for row in scores]))
             base_mixed = mixed if base_mixed is None else base_mixed
-            print(f"{name:20s} accuracy {scores.mean():.2f}  format {fmt:.2f}  mixed groups {mixed:.2f} "
-                  f"(x{mixed / max(base_mixed, 1e-9):.1f} vs no hint)  {time.perf_counter() - t0:.0f}s", flush=True)
+            by_sign = "  ".join(f"{label} {scores[rows].mean():.2f}" for label, rows in
+                                (("answer<0", negative), ("answer>=0", ~negative)) if rows.any())
+            ratio = f"(x{mixed / base_mixed:.1f} vs no hint)" if base_mixed else ""
+            print(f"{name:20s} accuracy {scores.mean():.2f} ({by_sign})  format {fmt:.2f}  mixed groups {mixed:.2f} "
+                  f"{ratio}  {time.perf_counter() - t0:.0f}s", flush=True)
         run.store.close()
 
 

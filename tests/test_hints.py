@@ -119,6 +119,31 @@ def test_worked_examples_prefer_the_same_shape_and_show_it_last() -> None:
     assert len(picks) > 1
 
 
+def test_worked_examples_can_match_the_form_of_the_answer_too() -> None:
+    from mentor.curriculum import task_category
+    from mentor.hints import solved_shape
+
+    def chain(i: int, a: int, b: int) -> Task:
+        return Task(id=f"c{i}", prompt=f"State the final answer: {a} - {b} =", answer=str(a - b), source="rg:chain", level=0)
+
+    target = chain(0, 3, 7)  # -4: the student must write a sign it has never written
+    negative = chain(1, 2, 9)
+    pool = [target, negative] + [chain(10 + i, 9, i) for i in range(6)]  # positive results, same prompt shape
+    assert solved_shape(target) == solved_shape(negative) == "State the final answer: # - # = → -#"
+    assert solved_shape(pool[2]) == "State the final answer: # - # = → #"
+    assert task_category(target, "solved_shape") != task_category(pool[2], "solved_shape")
+    assert task_category(target, "shape") == task_category(pool[2], "shape")
+    for seed in range(10):
+        hint = LadderHints(levels=["example:1"], match_answer=True).hint(target, 1, [], pool, np.random.default_rng(seed))
+        assert hint is not None and [q for q, _ in hint.shots] == [negative.prompt]
+        three = LadderHints(levels=["example:3"], match_answer=True).hint(target, 1, [], pool, np.random.default_rng(seed))
+        assert three is not None and three.shots[-1][0] == negative.prompt  # most similar last, then same shape
+    # off (the default): any example of the same prompt shape
+    picks = {LadderHints(levels=["example:1"]).hint(target, 1, [], pool, np.random.default_rng(seed)).shots[0][0]
+             for seed in range(20)}
+    assert len(picks) > 1
+
+
 def test_example_falls_back_to_source_and_avoids_sharing_the_answer() -> None:
     ladder = LadderHints()
     same_answer = task(1)  # same bucket, same answer 77: showing it would hand over the answer

@@ -124,10 +124,17 @@ def task_category(task: Task, by: str) -> str:
         from mentor.hints import prompt_shape
 
         return f"{task.bucket}:{prompt_shape(task.prompt)}"
-    raise ConfigError(f"unknown category '{by}'", fix="use one of: bucket, level, source, skill, shape")
+    if by == "solved_shape":
+        # The shape of the problem and of its reference answer (mentor.hints.solved_shape): splits
+        # "# - # =" into the tasks with a positive and a negative result, which a small student finds
+        # as different as two levels.
+        from mentor.hints import solved_shape
+
+        return f"{task.bucket}:{solved_shape(task)}"
+    raise ConfigError(f"unknown category '{by}'", fix=f"use one of: {', '.join(_CATEGORIES)}")
 
 
-_CATEGORIES = ("bucket", "level", "source", "skill", "shape")
+_CATEGORIES = ("bucket", "level", "source", "skill", "shape", "solved_shape")
 
 
 def _check_category(by: str) -> str:

@@ -51,6 +51,7 @@ __all__ = [
     "next_hint",
     "render_hinted_prompt",
     "scaffold_size",
+    "solved_shape",
 ]
 
 
@@ -210,6 +211,13 @@ def prompt_shape(prompt: str) -> str:
     return " ".join(_NUMERAL.sub("#", prompt).split())
 
 
+def solved_shape(task: Task) -> str:
+    """The shape of the problem and of its reference answer ("3 - 7 =" and "9 - 2 =" share a prompt
+    shape, but "-#" and "#" answers are different problems for a small student: one needs a sign it
+    has never written). What the teacher knows from the reference, never shown to the student."""
+    return f"{prompt_shape(task.prompt)} → {prompt_shape(task.answer or '')}"
+
+
 def _worked(task: Task, prefix: str) -> str:
     """A reference solution ending with the answer line (the format we want the student to copy)."""
     body = (task.solution or "").strip()
@@ -225,7 +233,8 @@ class LadderHints:
 
     Level 1 (`format`): restates the required final line and a method reminder (`task.meta["method"]`
     if the task source provides one). Level 2 (`example`): a different task with a reference answer,
-    of the same shape (`prompt_shape`: the same problem with other numbers, with `match_shape`), else
+    of the same shape (`prompt_shape`: the same problem with other numbers, with `match_shape`; with
+    `match_answer` too, first of those whose answer has this task's form, `solved_shape`), else
     of the same bucket, else the same source, else any; one whose text does not contain this task's
     answer is preferred so the example cannot hand it over. K worked examples fill from the most
     similar tier down, the most similar shown last. Levels 3.. (`prefix`):
@@ -247,6 +256,7 @@ class LadderHints:
         hide_answer_value: bool = True,
         levels: Sequence[str] = ("format", "example", "prefix"),
         match_shape: bool = True,
+        match_answer: bool = False,
     ) -> None:
         if not fractions or any(not 0 < f < 1 for f in fractions) or list(fractions) != sorted(fractions):
             raise ConfigError(f"ladder: fractions must be increasing values in (0, 1), got {list(fractions)}")
@@ -256,6 +266,7 @@ class LadderHints:
         self.hide_answer_value = bool(hide_answer_value)
         self.rungs = _parse_rungs(levels)
         self.match_shape = bool(match_shape)
+        self.match_answer = bool(match_answer)
 
     def max_level(self, task: Task) -> int:
         fixed = [r for r in self.rungs if r[0] != "prefix"]
@@ -319,6 +330,11 @@ class LadderHints:
             # bundled student a same-shape example rescues groups a random one of the bucket does not.
             shape = prompt_shape(task.prompt)
             tiers.insert(0, [t for t in tiers[0] if prompt_shape(t.prompt) == shape])
+            if self.match_answer:
+                # ... and, before those, with an answer of the same form: "3 - 7 =" learns from "2 - 9 = -7",
+                # not from "9 - 2 = 7" (it shows that the answer can be negative, not which number it is).
+                solved = solved_shape(task)
+                tiers.insert(0, [t for t in tiers[0] if solved_shape(t) == solved])
         examples: list[Task] = []
         for tier in tiers:  # fill the shots from the most similar tier down
             shown = {t.prompt for t in examples}

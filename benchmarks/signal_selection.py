@@ -1,0 +1,121 @@
+"""Which selector gives the most groups with a learning signal, on a simulated student whose pass
+rates are taken from a real run.
+
+The student is static: each task passes with the rates measured in `--from-run` (per solved shape,
+the prompt's and the answer's shape, without and with the hint; a shape the run never saw takes its
+bucket's rates). The loop around it is the real one in miniature: the run's adaptive scaffold
+(bucket pass rates, target, max share) decides how many of each group see the hint, and each
+selector sees only the outcomes, as in `mentor train`. Prints the share of mixed groups per
+selector over many seeds, and its ratio to uniform selection measured in the same process.
+
+    python benchmarks/signal_selection.py --from-run runs/cmp/mentor-s0 [--seeds 40] [--steps 20]
+
+A static student overstates what a selector can exploit (a real student moves, which forgetting
+must track), so read the ratios, then check the winner in `mentor compare`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+
+
+def measured_rates(run_dir: str) -> tuple[dict[str, tuple[float, float]], dict[str, tuple[float, float]], Any]:
+    """(rates per solved-shape category, rates per bucket, the run's config), each rate the mean of a
+    Beta(1, 1) posterior over all the run's scored attempts without / with a hint."""
+    from mentor.config import RunConfig
+    from mentor.curriculum import task_category
+    from mentor.store import open_readonly
+
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    with open_readonly(run_dir) as store:
+        cfg = RunConfig.model_validate(store.config)
+        tasks = {t.id: t for t in store.load_tasks("train")}
+        for a in store.attempts():
+            if a["reward"] is None:
+                continue
+            t = tasks[a["task_id"]]
+            i = 2 if a["hint_level"] else 0
+            for key in (task_category(t, "solved_shape"), t.bucket):
+                counts[key][i] += a["reward"] >= 1.0
+                counts[key][i + 1] += 1
+
+    def rate(c: list[int]) -> tuple[float, float]:
+        return (c[0] + 1) / (c[1] + 2), (c[2] + 1) / (c[3] + 2)
+
+    cats = {k: rate(c) for k, c in counts.items() if ":" in k and (c[1] or c[3])}
+    buckets = {k: rate(c) for k, c in counts.items() if ":" not in k}
+    return cats, buckets, cfg
+
+
+def simulate(make_selector: Any, pool: list[Any], truth: dict[str, tuple[float, float]], cfg: Any,
+             steps: int, seed: int) -> float:
+    """Share of mixed groups over `steps` steps of select → scaffold → sample → update."""
+    from mentor.curriculum import GroupOutcome, SelectorContext
+    from mentor.hints import PassRates
+    from mentor.train.loop import scaffold_planner
+
+    g, k = cfg.sampling.group_size, cfg.sampling.tasks_per_step
+    rates = PassRates(forget=cfg.hints.adaptive.forget, prior=cfg.hints.adaptive.prior,
+                      strength=cfg.hints.adaptive.strength)
+    plan = scaffold_planner(cfg, rates)
+    selector = make_selector(SelectorContext(group_size=g, hinted=plan))
+    rng, student = np.random.default_rng([seed, 0]), np.random.default_rng([seed, 1])
+    mixed = []
+    for _ in range(steps):
+        outcomes, seen = [], defaultdict(list)
+        for task in selector.select(pool, k, rng):
+            p, q = truth[task.id]
+            h = plan(task, g)
+            plain, hinted = int(student.binomial(g - h, p)), int(student.binomial(h, q))
+            mixed.append(0 < plain + hinted < g)
+            outcomes.append(GroupOutcome.from_rewards(task, [1.0] * plain + [0.0] * (g - h - plain), 0.0))
+            seen[task.bucket, False] += [True] * plain + [False] * (g - h - plain)
+            if h:
+                outcomes.append(GroupOutcome.from_rewards(task, [1.0] * hinted + [0.0] * (h - hinted), 0.0, hinted=True))
+                seen[task.bucket, True] += [True] * hinted + [False] * (h - hinted)
+        selector.update(outcomes)
+        rates.update(seen)  # the scaffold's own estimates, as the loop keeps them (adaptive, by bucket)
+    return float(np.mean(mixed))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--from-run", required=True, help="a run directory whose attempts give the student's rates")
+    ap.add_argument("--seeds", type=int, default=40)
+    ap.add_argument("--steps", type=int, default=20)
+    args = ap.parse_args()
+
+    from mentor.curriculum import build_selector, task_category
+    from mentor.tasks import load_task_mix
+
+    cats, buckets, cfg = measured_rates(args.from_run)
+    cfg = cfg.model_copy(update={"hints": cfg.hints.model_copy(update={"enabled": True, "mode": "adaptive"})})
+    pool, _ = load_task_mix(cfg.tasks, cfg.seed)
+    truth = {t.id: cats.get(task_category(t, "solved_shape"), buckets.get(t.bucket, (0.5, 0.5))) for t in pool}
+    print(f"{len(pool)} tasks; rates from {args.from_run}: {len(cats)} solved shapes, "
+          f"mean plain {np.mean([p for p, _ in truth.values()]):.2f}, hinted {np.mean([q for _, q in truth.values()]):.2f}")
+    arms: list[tuple[str, Any]] = [
+        ("uniform", lambda ctx: build_selector("uniform", {})),
+        ("bayes, implicit by shape", lambda ctx: build_selector("bayes", {"implicit_by": "shape", "rho": 0.5})),
+    ]
+    for by in ("shape", "solved_shape"):
+        for sharp in (4.0, 8.0, 16.0):
+            arms.append((f"signal by {by}, sharpness {sharp:g}",
+                         lambda ctx, by=by, sharp=sharp: build_selector("signal", {"by": by, "sharpness": sharp}, ctx)))
+    results = {}
+    for name, make in arms:
+        shares = [simulate(make, pool, truth, cfg, args.steps, s) for s in range(args.seeds)]
+        results[name] = (float(np.mean(shares)), float(np.std(shares) / np.sqrt(len(shares))))
+        base = results["uniform"][0]
+        print(f"{name:36s} mixed groups {results[name][0]:.3f} ± {results[name][1]:.3f}  (x{results[name][0] / base:.2f} uniform)",
+              flush=True)
+    print(json.dumps({k: v[0] for k, v in results.items()}))
+
+
+if __name__ == "__main__":
+    main()
