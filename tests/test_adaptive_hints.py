@@ -159,14 +159,16 @@ def test_a_pessimistic_prior_scaffolds_the_first_step(tmp_path):
     run.store.close()
 
 
-def test_shape_keyed_rates_count_each_shape_and_its_bucket(tmp_path):
-    from mentor.hints import prompt_shape
+@pytest.mark.parametrize("by", ["shape", "solved_shape"])
+def test_shape_keyed_rates_count_each_shape_and_its_bucket(tmp_path, by):
+    from mentor.hints import prompt_shape, solved_shape
 
-    run = _run(tmp_path, "optim.steps=1", "hints.adaptive.by=shape")
+    run = _run(tmp_path, "optim.steps=1", f"hints.adaptive.by={by}")
     train_step(run, 1)
     tasks = {row["task_id"] for row in run.store.attempts(1)}
     pool = {t.id: t for t in run.pool}
-    shapes = {f"{pool[t].bucket}:{prompt_shape(pool[t].prompt)}" for t in tasks}
+    shape = prompt_shape if by == "shape" else None
+    shapes = {f"{pool[t].bucket}:{shape(pool[t].prompt) if shape else solved_shape(pool[t])}" for t in tasks}
     keys = {k.rsplit("|", 1)[0] for k in run.pass_rates.state_dict()["counts"]}
     assert shapes <= keys and {pool[t].bucket for t in tasks} <= keys
     run.store.close()

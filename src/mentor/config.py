@@ -122,9 +122,10 @@ class AdaptiveHintsConfig(_Strict):
     target: float = Field(default=0.05, gt=0, lt=1)
     forget: float = Field(default=0.5, ge=0, lt=1)  # per step, on the pass-rate counts (the student moves fast)
     max_share: float = Field(default=0.875, gt=0, lt=1)  # at most this share of a group sees the hint
-    # Pass rates per bucket, or per prompt shape (the same problem with other numbers) shrunk toward
-    # its bucket's rate with `strength` pseudo-attempts: a bucket hides tasks the hint cannot rescue.
-    by: Literal["bucket", "shape"] = "bucket"
+    # Pass rates per bucket, or per prompt shape (the same problem with other numbers), or per solved
+    # shape (prompt and answer form: "# - # = → -#"), shrunk toward the bucket's rate with `strength`
+    # pseudo-attempts: a bucket hides tasks the hint cannot rescue.
+    by: Literal["bucket", "shape", "solved_shape"] = "bucket"
     strength: float = Field(default=4.0, gt=0)
     # Beta prior of the no-hint pass rate before any evidence; (1, 1) reads 0.5, so step 1 is hint-free.
     # A pessimistic prior (mean 0.1) scaffolds step 1 as if the student were stuck.

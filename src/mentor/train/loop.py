@@ -303,9 +303,8 @@ def scaffold_planner(cfg: RunConfig, rates: PassRates) -> Callable[[Task, int], 
 
 def _rate_keys(cfg: RunConfig, task: Task) -> tuple[str, str | None]:
     """The pass-rate key of a task and the key it shrinks toward (`hints.adaptive.by`)."""
-    if cfg.hints.adaptive.by == "shape":
-        return task_category(task, "shape"), task.bucket
-    return task.bucket, None
+    by = cfg.hints.adaptive.by
+    return (task.bucket, None) if by == "bucket" else (task_category(task, by), task.bucket)
 
 
 def _observed_passes(run: Run, groups: Sequence[GroupRecord]) -> dict[tuple[str, bool], list[bool]]:
