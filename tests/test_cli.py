@@ -80,6 +80,13 @@ def test_unknown_reasoning_gym_dataset(mentor_cli, tmp_path):
     assert not (run_dir / "run.sqlite").exists()  # nothing half-made: the same --run-dir works once fixed
 
 
+def test_a_bad_plugin_argument_fails_before_the_run_exists(mentor_cli, tmp_path):
+    run_dir = tmp_path / "run"
+    r = mentor_cli("train", "--preset", "smoke", "--set", "curriculum.selector.args.sharpnes=4", "--run-dir", str(run_dir))
+    assert_user_error(r, "unknown argument(s) sharpnes for selector 'signal'", "sharpness")
+    assert not (run_dir / "run.sqlite").exists()  # no store, no model loaded: the same --run-dir works once fixed
+
+
 def test_unknown_preset(mentor_cli, tmp_path):
     r = mentor_cli("train", "--preset", "smoek", "--run-dir", str(tmp_path / "run"))
     assert_user_error(r, "unknown preset 'smoek'", "smoke")

@@ -202,3 +202,21 @@ def test_config_hash_is_stable_and_tracks_values():
     assert load_config(None, ["seed=1"], "smoke").hash() != a.hash()
     # the same value written differently is the same config
     assert load_config(None, ["optim.lr=0.001"], "smoke").hash() == a.hash()
+
+
+def test_naming_another_plugin_drops_the_old_ones_arguments(tmp_path):
+    # The default selector carries arguments only it accepts; choosing another selector, from the
+    # command line, a preset or a file, must not hand them over (they would be refused by name).
+    assert load_config().curriculum.selector.args  # the default's own arguments
+    assert load_config(None, ["curriculum.selector.name=bayes"]).curriculum.selector.args == {}
+    later = load_config(None, ["curriculum.selector.name=bayes", "curriculum.selector.args.rho=0.5"])
+    assert later.curriculum.selector.args == {"rho": 0.5}  # arguments after the name apply to it
+    same = load_config(None, ["curriculum.selector.name=signal"])
+    assert same.curriculum.selector.args == load_config().curriculum.selector.args  # same plug-in: kept
+    assert load_config(None, [], "control").curriculum.selector.model_dump() == {"name": "uniform", "args": {}}
+    path = tmp_path / "c.yaml"
+    path.write_text("curriculum:\n  selector: {name: bandit}\n")
+    assert load_config(path).curriculum.selector.args == {}
+    # a section that merely has a 'name' among other keys still merges key by key
+    path.write_text("model: {name: tiny}\n")
+    assert load_config(path, [], "smoke").model.sample_dtype == "float32"

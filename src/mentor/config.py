@@ -269,7 +269,15 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     return key.strip().split("."), value
 
 
+def _is_plugin(node: Any) -> bool:
+    """A plug-in spec ({name, args}): its arguments belong to the plug-in its name chooses."""
+    return isinstance(node, dict) and "name" in node and set(node) <= {"name", "args"}
+
+
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply `--set a.b=c` overrides in order. Naming another plug-in (`--set curriculum.selector.name=
+    bayes`) drops the arguments of the one it replaces, which it would not accept; arguments set after
+    it on the same command line apply to the new one."""
     for item in overrides:
         path, value = parse_override(item)
         node = data
@@ -279,6 +287,8 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
                 nxt = {}
                 node[part] = nxt
             node = nxt
+        if path[-1] == "name" and _is_plugin(node) and node.get("name") != value:
+            node.pop("args", None)
         node[path[-1]] = value
     return data
 
@@ -345,8 +355,9 @@ def load_config(
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
+        replaced_plugin = _is_plugin(value) and _is_plugin(out.get(key)) and value["name"] != out[key]["name"]
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and not replaced_plugin:
             out[key] = _merge(out[key], value)
-        else:
+        else:  # a value, or another plug-in, whose arguments start afresh
             out[key] = value
     return out

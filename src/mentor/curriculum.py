@@ -582,11 +582,12 @@ class SignalSelector:
     cannot tell them apart. On the bundled student those are signed-arithmetic shapes that fail even
     after three worked examples (notes/hints.md).
 
-    Evidence is kept per category (`by`, default the prompt shape: the same problem with other numbers,
-    far more evidence than one task gets in a run) as discounted pass/fail counts without and with the
-    hint (`mentor.hints.PassRates`), shrunk toward the task's bucket with `strength` pseudo-attempts.
-    Counts decay by (1 − `forget`) each step, so a category written off drifts back to its bucket's
-    rate and is tried again as the student changes. Each step, every task of the pool scores P(mixed)
+    Evidence is kept per category (`by`, default the solved shape: the same problem with other numbers
+    and an answer of the same form, far more evidence than one task gets in a run) as discounted
+    pass/fail counts without and with the hint (`mentor.hints.PassRates`), shrunk toward the task's
+    bucket with `strength` pseudo-attempts. Counts decay by (1 − `forget`) each step: the bundled
+    student goes from 0% to 40% held-out in a few steps, and a category written off drifts back to
+    its bucket's rate and is tried again. Each step, every task of the pool scores P(mixed)
     at its category's posterior means and the scaffold the loop would give it now
     (`SelectorContext.hinted`), and k distinct tasks are drawn with probability ∝ P(mixed)^`sharpness`.
 
@@ -594,19 +595,20 @@ class SignalSelector:
     score, as under uniform selection when every score is equal, so the many rare shapes (nested
     brackets, one or two tasks each and mostly hopeless) do not get a category's share each.
     Thompson sampling over categories, or the best-k of per-category draws, spent most of a 20-step
-    run exploring them (benchmarks/signal_selection.py). `sharpness` sets how hard the draw leans
-    toward the best-scoring tasks: a task at P(mixed) = 0.5 is drawn 0.5^8 ≈ 1/256 as often as one
-    at 1 with the default 8; 0 is uniform selection.
+    run exploring them. `sharpness` sets how hard the draw leans toward the best-scoring tasks: a task
+    at P(mixed) = 0.5 is drawn 0.5^2 = 1/4 as often as one at 1 with the default 2; 0 is uniform
+    selection. Sharper draws (8) narrowed practice to a few easy shapes and lost held-out accuracy
+    on the bundled student (notes/hints.md).
     """
 
     name = "signal"
 
     def __init__(
         self,
-        by: str = "shape",
-        forget: float = 0.05,
+        by: str = "solved_shape",
+        forget: float = 0.3,
         strength: float = 1.0,
-        sharpness: float = 8.0,
+        sharpness: float = 2.0,
         profile_decay: float = 1.0,
         context: SelectorContext | None = None,
     ) -> None:

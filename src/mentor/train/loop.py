@@ -411,6 +411,22 @@ def build_run(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False) -> R
     run_dir = Path(run_dir)
     _check_loop_support(cfg)
     credit_sources = build_credit_sources(cfg.credit)  # a bad critic or step-reward source fails before loading
+    # Plug-ins next, for the same reason: a bad name or argument must fail before a run directory,
+    # a store or a model exists.
+    a = cfg.hints.adaptive
+    pass_rates = PassRates(forget=a.forget, prior=a.prior, strength=a.strength)
+    scaffold = scaffold_planner(cfg, pass_rates)
+    selector = build_selector(cfg.curriculum.selector.name, dict(cfg.curriculum.selector.args),
+                              SelectorContext(group_size=cfg.sampling.group_size, hinted=scaffold))
+    budget = build_budget(cfg.curriculum.budget.name, dict(cfg.curriculum.budget.args)) if cfg.curriculum.budget else None
+    hints = build_hint_source(cfg.hints.source.name, dict(cfg.hints.source.args)) if cfg.hints.enabled else None
+    credit = build_assigner(cfg.credit.assigner.name, dict(cfg.credit.assigner.args))
+    segmenter = None
+    if cfg.credit.segmenter is not None:
+        from mentor.segment import build_segmenter
+
+        segmenter = build_segmenter(cfg.credit.segmenter.name, dict(cfg.credit.segmenter.args))
+    grade = _build_grader(cfg)
     if resume:
         store = RunStore.open(run_dir)
         stored = RunConfig.model_validate(store.config)
@@ -440,20 +456,6 @@ def build_run(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False) -> R
     if cfg.optim.kl_coef > 0:
         reference = load_policy(cfg.model.model_copy(update={"sample_dtype": "float32"}))
         reference.model.requires_grad_(False)
-    a = cfg.hints.adaptive
-    pass_rates = PassRates(forget=a.forget, prior=a.prior, strength=a.strength)
-    scaffold = scaffold_planner(cfg, pass_rates)
-    selector = build_selector(cfg.curriculum.selector.name, dict(cfg.curriculum.selector.args),
-                              SelectorContext(group_size=cfg.sampling.group_size, hinted=scaffold))
-    budget = build_budget(cfg.curriculum.budget.name, dict(cfg.curriculum.budget.args)) if cfg.curriculum.budget else None
-    hints = build_hint_source(cfg.hints.source.name, dict(cfg.hints.source.args)) if cfg.hints.enabled else None
-    credit = build_assigner(cfg.credit.assigner.name, dict(cfg.credit.assigner.args))
-    segmenter = None
-    if cfg.credit.segmenter is not None:
-        from mentor.segment import build_segmenter
-
-        segmenter = build_segmenter(cfg.credit.segmenter.name, dict(cfg.credit.segmenter.args))
-    grade = _build_grader(cfg)
     return Run(cfg=cfg, run_dir=run_dir, store=store, policy=policy, optimizer=optimizer, pool=pool,
                heldout=heldout, grade=grade, selector=selector, budget=budget, hints=hints, credit=credit,
                reference=reference, task_by_id={t.id: t for t in pool}, segmenter=segmenter,
