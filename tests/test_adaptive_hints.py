@@ -66,7 +66,9 @@ def test_adaptive_scaffolds_after_evidence_at_no_extra_cost(tmp_path):
     # The tiny model never writes an 'Answer:' line. Step 1 (prior 0.5 everywhere) needs no hint; its
     # all-fail evidence then scaffolds every group of step 2 with as many hinted attempts as the
     # estimates ask for, at the top rung, inside the group; hinted failures then ask for more.
-    run = _run(tmp_path, "optim.steps=3")
+    # per bucket from a flat prior, so the mechanism is visible step by step (the default keys rates by
+    # solved shape and starts pessimistic: test_a_pessimistic_prior_scaffolds_the_first_step)
+    run = _run(tmp_path, "optim.steps=3", "hints.adaptive.by=bucket", "hints.adaptive.prior=[1,1]")
     g, a = run.cfg.sampling.group_size, run.cfg.hints.adaptive
     per_step = run.cfg.sampling.tasks_per_step * g
     train_step(run, 1)

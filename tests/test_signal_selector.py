@@ -61,24 +61,38 @@ def run_groups(selector, pool, truth, rounds: int, k: int, seed: int, hinted=hal
     return mixed
 
 
+# For a student that never changes: slow forgetting and a sharp draw. The default (forget 0.3,
+# sharpness 2) is tuned for the bundled student, which moves from 0% to 40% in a few steps.
+STATIC = {"by": "shape", "forget": 0.05, "sharpness": 8.0}
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_signal_selector_finds_the_groups_that_teach(seed: int) -> None:
     pool, truth = shaped_pool()
     ctx = SelectorContext(group_size=G, hinted=half_hinted)
-    signal = run_groups(build_selector("signal", {}, ctx), pool, truth, rounds=40, k=3, seed=seed)
+    signal = run_groups(build_selector("signal", STATIC, ctx), pool, truth, rounds=40, k=3, seed=seed)
     uniform = run_groups(build_selector("uniform", {}), pool, truth, rounds=40, k=3, seed=seed)
     bayes = run_groups(build_selector("bayes", {"implicit_by": "shape"}), pool, truth, rounds=40, k=3, seed=seed)
     # Expected under uniform: (0.19 + 0.94 + 0 + 0.99) / 4 = 0.53. Bayes aims at a no-hint pass rate of
     # 0.5 and cannot tell "rescued" from "hopeless" (both 0 without the hint).
-    # Measured, seeds 0-2: signal 0.89-0.92, bayes 0.54-0.63, uniform 0.44-0.51.
+    # Measured, seeds 0-5: signal 0.88-0.94, bayes 0.54-0.67, uniform 0.44-0.51.
     assert np.mean(signal) > 0.85
-    assert np.mean(signal) > np.mean(uniform) + 0.2
+    assert np.mean(signal) > np.mean(uniform) + 0.25
     assert np.mean(signal) > np.mean(bayes) + 0.1
+
+
+def test_the_default_leans_gently() -> None:
+    pool, truth = shaped_pool()
+    ctx = SelectorContext(group_size=G, hinted=half_hinted)
+    mean = {name: np.mean([np.mean(run_groups(build_selector(name, {}, ctx), pool, truth, rounds=40, k=3, seed=s))
+                           for s in range(6)]) for name in ("signal", "uniform")}
+    # Measured: 0.63 against 0.49; with STATIC 0.91 (a static student rewards a sharp draw).
+    assert mean["signal"] > mean["uniform"] + 0.08
 
 
 def test_scores_follow_the_scaffold_the_loop_will_use() -> None:
     pool, truth = shaped_pool(per_shape=2)
-    sel = SignalSelector(forget=0.0, context=SelectorContext(group_size=G, hinted=half_hinted))
+    sel = SignalSelector(by="shape", forget=0.0, context=SelectorContext(group_size=G, hinted=half_hinted))
     for t in pool:  # plenty of evidence at the true rates
         p, q = truth[t.id]
         sel.update([GroupOutcome.from_rewards(t, [1.0] * round(40 * p) + [0.0] * round(40 * (1 - p)), 0.0),
@@ -91,7 +105,7 @@ def test_scores_follow_the_scaffold_the_loop_will_use() -> None:
         got = [scores[t.id] for t in pool if t.id.startswith(kind)]
         assert all(lo <= x <= hi for x in got), (kind, got)
     # Without a scaffold (k = 0) a task that fails alone is worthless, whatever the hint could do.
-    bare = SignalSelector(forget=0.0)
+    bare = SignalSelector(by="shape", forget=0.0)
     bare.load_state_dict(sel.state_dict())
     rescued = [t for t in pool if t.id.startswith("rescued")]
     assert max(bare.scores(rescued)) < 0.2 < min(sel.scores(rescued)) - 0.6
@@ -99,7 +113,7 @@ def test_scores_follow_the_scaffold_the_loop_will_use() -> None:
 
 def test_hinted_outcomes_feed_the_hinted_rate_only() -> None:
     t = Task(id="a", prompt="Calculate -3 - -4.", answer="1", source="toy", level=0)
-    sel = SignalSelector(forget=0.0)
+    sel = SignalSelector(by="shape", forget=0.0)
     sel.update([GroupOutcome.from_rewards(t, [0.0] * 8, 0.0)])
     before = sel.pass_rate(t)
     sel.update([GroupOutcome.from_rewards(t, [1.0] * 8, 0.0, hinted=True)])
@@ -117,7 +131,7 @@ def test_sharpness_trades_coverage_for_signal() -> None:
     pool, truth = shaped_pool()
     ctx = SelectorContext(group_size=G, hinted=half_hinted)
     flat = SignalSelector(sharpness=0.0, context=ctx)  # every task equally likely: uniform selection
-    sharp = SignalSelector(context=ctx)
+    sharp = SignalSelector(**STATIC, context=ctx)
     for sel in (flat, sharp):
         run_groups(sel, pool, truth, rounds=30, k=3, seed=0)
     rng = np.random.default_rng(0)
