@@ -15,7 +15,7 @@ Selectors (explicit registry, `build_selector`):
   implicit evidence from the task's bucket; Thompson sampling toward a target pass rate of 0.5.
 - `bandit` — SEC (arXiv 2505.14970): categories (bucket, level, source or skill) are arms scored by the
   mean |advantage| of their groups; arms sampled from softmax(Q/τ), tasks uniformly within an arm.
-- `signal` — the edge under the teacher's help: per prompt shape, pass rates without and with the hint;
+- `signal` — the edge under the teacher's help: per solved shape, pass rates without and with the hint;
   tasks drawn by the chance that their group, scaffolded as the loop will scaffold it, is mixed.
   BOTS's target p = 0.5 is the no-hint special case.
 
@@ -594,8 +594,8 @@ class SignalSelector:
     Why tasks are drawn, not categories: a category's weight is then its number of tasks times its
     score, as under uniform selection when every score is equal, so the many rare shapes (nested
     brackets, one or two tasks each and mostly hopeless) do not get a category's share each.
-    Thompson sampling over categories, or the best-k of per-category draws, spent most of a 20-step
-    run exploring them. `sharpness` sets how hard the draw leans toward the best-scoring tasks: a task
+    Thompson sampling over categories (the best categories' draws first) spent most of a 20-step run
+    on seed 0 exploring them (notes/hints.md). `sharpness` sets how hard the draw leans toward the best-scoring tasks: a task
     at P(mixed) = 0.5 is drawn 0.5^2 = 1/4 as often as one at 1 with the default 2; 0 is uniform
     selection. Sharper draws (8) narrowed practice to a few easy shapes and lost held-out accuracy
     on the bundled student (notes/hints.md).
