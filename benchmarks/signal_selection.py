@@ -4,7 +4,7 @@ rates are taken from a real run.
 The student is static: each task passes with the rates measured in `--from-run` (per solved shape,
 the prompt's and the answer's shape, without and with the hint; a shape the run never saw takes its
 bucket's rates). The loop around it is the real one in miniature: the run's adaptive scaffold
-(bucket pass rates, target, max share) decides how many of each group see the hint, and each
+(its pass-rate keys, prior, target, max share) decides how many of each group see the hint, and each
 selector sees only the outcomes, as in `mentor train`. Prints the share of mixed groups per
 selector over many seeds, and its ratio to uniform selection measured in the same process.
 
@@ -57,7 +57,7 @@ def simulate(make_selector: Any, pool: list[Any], truth: dict[str, tuple[float, 
     """Share of mixed groups over `steps` steps of select → scaffold → sample → update."""
     from mentor.curriculum import GroupOutcome, SelectorContext
     from mentor.hints import PassRates
-    from mentor.train.loop import scaffold_planner
+    from mentor.train.loop import _rate_keys, scaffold_planner
 
     g, k = cfg.sampling.group_size, cfg.sampling.tasks_per_step
     rates = PassRates(forget=cfg.hints.adaptive.forget, prior=cfg.hints.adaptive.prior,
@@ -74,12 +74,15 @@ def simulate(make_selector: Any, pool: list[Any], truth: dict[str, tuple[float, 
             plain, hinted = int(student.binomial(g - h, p)), int(student.binomial(h, q))
             mixed.append(0 < plain + hinted < g)
             outcomes.append(GroupOutcome.from_rewards(task, [1.0] * plain + [0.0] * (g - h - plain), 0.0))
-            seen[task.bucket, False] += [True] * plain + [False] * (g - h - plain)
             if h:
                 outcomes.append(GroupOutcome.from_rewards(task, [1.0] * hinted + [0.0] * (h - hinted), 0.0, hinted=True))
-                seen[task.bucket, True] += [True] * hinted + [False] * (h - hinted)
+            # the scaffold's own estimates, under the keys its planner reads (and their bucket), as the loop keeps them
+            key, parent = _rate_keys(cfg, task)
+            for rate_key in (key,) if parent is None else (key, parent):
+                seen[rate_key, False] += [True] * plain + [False] * (g - h - plain)
+                seen[rate_key, True] += [True] * hinted + [False] * (h - hinted)
         selector.update(outcomes)
-        rates.update(seen)  # the scaffold's own estimates, as the loop keeps them (adaptive, by bucket)
+        rates.update(seen)
     return float(np.mean(mixed))
 
 

@@ -275,7 +275,8 @@ def adaptive_scaffolds(run: Run, tasks: Sequence[Task], sizes: Sequence[int], rn
                        ) -> tuple[list[Hint | None], list[int]]:
     """Per task, the hint at the top rung allowed and how many of its attempts see it: the fewest for
     which the whole group is expected to fail with probability at most `hints.adaptive.target`, from
-    the bucket's current pass rates with and without the hint (0, and no hint, once it passes alone)."""
+    the current pass rates with and without the hint, per `hints.adaptive.by` (`scaffold_planner`; 0,
+    and no hint, once the task's kind passes alone)."""
     hints: list[Hint | None] = []
     counts: list[int] = []
     for task, size in zip(tasks, sizes, strict=True):
