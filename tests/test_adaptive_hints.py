@@ -202,3 +202,34 @@ def test_the_signal_selector_plans_with_the_live_scaffold_and_survives_resume(tm
     page = write_report(tmp_path / "run").read_text()
     assert "Selector after the last step (signal)" in page
     assert "Calculate" in page.split("Selector after the last step")[1]  # a shape category
+
+
+def test_rescue_rerolls_each_all_fail_group_once_at_the_top_rung_and_merges_it(tmp_path):
+    # The tiny model never passes: every group fails, scaffold included, so every group is rescued.
+    run = _run(tmp_path, "hints.mode=rescue", "hints.reroll_share=0.5", "optim.steps=2", "hints.adaptive.prior=[1,1]")
+    g, tasks = run.cfg.sampling.group_size, run.cfg.sampling.tasks_per_step
+    train_step(run, 1)  # prior 0.5: no scaffold, so each group is 8 plain attempts, then 4 rescued
+    assert run.rollouts == tasks * (g + g // 2)
+    by_group: dict[int, list] = {}
+    for row in run.store.attempts(1):
+        by_group.setdefault(row["grp"], []).append(row)
+    assert len(by_group) == tasks
+    for rows in by_group.values():
+        assert sorted(r["hint_level"] for r in rows) == [0] * g + [2] * (g // 2)  # one re-roll, top rung
+        assert sorted(r["idx"] for r in rows) == list(range(g + g // 2))  # merged into one group
+        assert all(r["trained"] for r in rows)
+    metrics = run.store.steps()[-1]["metrics"]
+    assert metrics["rescue_rerolls"] == tasks and metrics["rescue_mixed"] == 0
+    # the rescue's failures are hinted evidence: the next step scaffolds
+    train_step(run, 2)
+    assert any(r["hint_level"] for r in run.store.attempts(2) if r["idx"] < g)
+    run.store.close()
+
+
+def test_rescue_rerolls_only_what_the_budget_can_pay_for(tmp_path):
+    run = _run(tmp_path, "hints.mode=rescue", "hints.reroll_share=0.5", "hints.adaptive.prior=[1,1]",
+               "optim.steps=5", "optim.rollout_budget=20")
+    train_step(run, 1)  # 2 tasks x 8 = 16 sampled, 4 left: one rescue of 4
+    assert run.rollouts == 20
+    assert run.store.steps()[-1]["metrics"]["rescue_rerolls"] == 1
+    run.store.close()

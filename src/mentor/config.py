@@ -156,8 +156,9 @@ class HintsConfig(_Strict):
     # "adaptive": no re-rolls; before sampling, each group gets the fewest hinted attempts (at the top
     # rung allowed) for which the whole group is expected to fail with probability <= adaptive.target,
     # from per-bucket pass rates with and without the hint (budget-neutral; hints fade as the student
-    # passes on its own).
-    mode: Literal["reroll", "staircase", "adaptive"] = "reroll"
+    # passes on its own). "rescue": adaptive, and a group that still fails entirely gets one guided
+    # re-roll at the top rung (`reroll_share` of its size, extra rollouts), merged into the group.
+    mode: Literal["reroll", "staircase", "adaptive", "rescue"] = "reroll"
     # Size of a guided re-roll as a share of the group (reroll mode): below 1 re-rolls fewer attempts,
     # so a rescue costs less budget; with merge_failed the group's failed no-hint attempts fill it up.
     reroll_share: float = Field(default=1.0, gt=0, le=1)

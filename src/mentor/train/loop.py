@@ -84,6 +84,7 @@ class GroupRecord:
 
     merge_failed: bool = False
     scaffold: bool = False  # the re-roll entry is the hinted part of one group sampled with it
+    rescued: bool = False  # had a rescue re-roll (hints.mode "rescue")
 
     @property
     def trained(self) -> tuple[list[Attempt], list[Grade]]:
@@ -125,7 +126,7 @@ def train_step(run: Run, step: int) -> dict[str, Any]:
         scaffolds = staircase_hints(run, tasks, rng)
         counts = [_hinted_count(n, cfg.hints.staircase_share) if h is not None else 0
                   for n, h in zip(sizes, scaffolds, strict=True)]
-    elif mode == "adaptive":
+    elif mode in ("adaptive", "rescue"):
         scaffolds, counts = adaptive_scaffolds(run, tasks, sizes, rng)
     else:
         scaffolds, counts = [None] * len(tasks), [0] * len(tasks)
@@ -148,6 +149,9 @@ def train_step(run: Run, step: int) -> dict[str, Any]:
     if mode == "staircase":
         update_staircase(run, groups)
     elif mode == "adaptive":
+        run.pass_rates.update(_observed_passes(run, groups))
+    elif mode == "rescue":
+        rescue_stuck_groups(run, groups, rng)
         run.pass_rates.update(_observed_passes(run, groups))
     elif mode == "reroll":
         reroll_stuck_groups(run, groups, rng)
@@ -291,7 +295,7 @@ def scaffold_planner(cfg: RunConfig, rates: PassRates) -> Callable[[Task, int], 
     """How many attempts of a group of `size` the adaptive scaffold hints for a task, from the live
     pass-rate estimates in `rates` (always 0 in any other hint mode). The selector plans with it too."""
     a = cfg.hints.adaptive
-    if not (cfg.hints.enabled and cfg.hints.mode == "adaptive"):
+    if not (cfg.hints.enabled and cfg.hints.mode in ("adaptive", "rescue")):
         return lambda task, size: 0
 
     def hinted(task: Task, size: int) -> int:
@@ -372,6 +376,32 @@ def reroll_stuck_groups(run: Run, groups: Sequence[GroupRecord], rng: np.random.
             # all-pass with a hint: a stronger hint cannot add signal, so stop here
         stuck = still_stuck
         level += 1
+
+
+def rescue_stuck_groups(run: Run, groups: Sequence[GroupRecord], rng: np.random.Generator) -> None:
+    """`hints.mode: rescue`: a group that failed entirely, its scaffolded attempts included, gets one
+    guided re-roll at the top rung allowed (`hints.reroll_share` of its size, fresh worked examples),
+    merged into the group: its failures keep their negative credit beside the rescued passes. The
+    re-rolls are extra rollouts, paid from the budget while it lasts."""
+    stuck = [g for g in groups if _all_fail(g.trained[1])]
+    batch, hints, sizes = [], [], []
+    left = _budget_left(run)
+    for g in stuck:
+        attempts = g.trained[0]
+        hint = run.hints.hint(g.task, _staircase_cap(run, g.task), [a.text for a in attempts], run.pool, rng)
+        size = max(1, round(len(attempts) * run.cfg.hints.reroll_share))
+        if hint is None or (left is not None and sum(sizes) + size > left):
+            continue
+        batch.append(g)
+        hints.append(hint)
+        sizes.append(size)
+    if not batch:
+        return
+    for g, hint, attempts in zip(batch, hints, sample_groups(run, [g.task for g in batch], sizes, hints), strict=True):
+        start = len(g.trained[0])
+        attempts = [replace(a, group=g.grp, index=start + j) for j, a in enumerate(attempts)]
+        g.rerolls.append((hint, attempts, [run.grade(g.task, a.text) for a in attempts]))
+        g.scaffold = g.rescued = True  # trained whole: one baseline for all its attempts
 
 
 def _reroll_size(cfg: RunConfig, g: GroupRecord) -> int:
@@ -675,6 +705,8 @@ def _step_metrics(groups: Sequence[GroupRecord], advantages: Any, update: dict[s
         # share of the step's sampled attempts that saw a hint (re-rolls or a scaffold's hinted part)
         "hinted_attempt_share": sum(len(att) for g in groups for _, att, _ in g.rerolls) / max(len(all_grades), 1),
         "hint_rescued_groups": hinted_kept,
+        "rescue_rerolls": sum(g.rescued for g in groups),
+        "rescue_mixed": sum(g.rescued and _is_mixed(g.trained[1]) for g in groups),
         "hint_levels": [max((h.level for h, _, _ in g.rerolls), default=0) for g in groups],
         "mean_reward": float(np.mean(scored)) if scored else None,
         "pass_rate": float(np.mean([s >= PASS for s in scored])) if scored else None,
