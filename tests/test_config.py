@@ -204,6 +204,17 @@ def test_config_hash_is_stable_and_tracks_values():
     assert load_config(None, ["optim.lr=0.001"], "smoke").hash() == a.hash()
 
 
+def test_config_hash_ignores_hint_settings_only_while_hints_are_off():
+    # the control stays resumable while the teacher's hint settings are tuned ...
+    control = load_config(None, [], "control")
+    assert load_config(None, ["hints.mode=reroll", "hints.gamma=0.5"], "control").hash() == control.hash()
+    assert load_config(None, ["hints.enabled=true"], "control").hash() != control.hash()
+    # ... but with hints on, every hint setting is part of the run's identity
+    mentor = load_config(None, [], None)
+    assert load_config(None, ["hints.mode=reroll"], None).hash() != mentor.hash()
+    assert load_config(None, ["hints.gamma=0.5"], None).hash() != mentor.hash()
+
+
 def test_naming_another_plugin_drops_the_old_ones_arguments(tmp_path):
     # The default selector carries arguments only it accepts; choosing another selector, from the
     # command line, a preset or a file, must not hand them over (they would be refused by name).

@@ -194,11 +194,20 @@ class RunConfig(_Strict):
     checkpoint_every: int = Field(default=10, ge=0)  # 0: only at the end; resume replays later steps
 
     def hash(self) -> str:
-        return config_hash(self)
+        """Identity of the run: what changes its course. With hints off, their settings change nothing,
+        so a control stays resumable (and comparable) while the teacher's hint settings are tuned."""
+        data = self.model_dump(mode="json")
+        if not self.hints.enabled:
+            data["hints"] = {"enabled": False}
+        return _digest(data)
 
 
 def config_hash(cfg: BaseModel) -> str:
-    canonical = json.dumps(cfg.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+    return _digest(cfg.model_dump(mode="json"))
+
+
+def _digest(data: Any) -> str:
+    canonical = json.dumps(data, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
