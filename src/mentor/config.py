@@ -159,7 +159,7 @@ class HintsConfig(_Strict):
     # passes on its own). "rescue": adaptive, and a group that still fails entirely gets one guided
     # re-roll at the top rung (`reroll_share` of its size, extra rollouts), merged into the group.
     mode: Literal["reroll", "staircase", "adaptive", "rescue"] = "reroll"
-    # Size of a guided re-roll as a share of the group (reroll mode): below 1 re-rolls fewer attempts,
+    # Size of a guided re-roll as a share of the group (reroll and rescue modes): below 1 re-rolls fewer attempts,
     # so a rescue costs less budget; with merge_failed the group's failed no-hint attempts fill it up.
     reroll_share: float = Field(default=1.0, gt=0, le=1)
     staircase_share: float = Field(default=0.5, gt=0, lt=1)
