@@ -51,12 +51,18 @@ def test_smoke_store_holds_the_run(smoke_run):
 
 
 def test_attempts_match_what_the_config_implies(smoke_run):
-    """Per step (the default hints are adaptive scaffolds, budget-neutral): tasks_per_step groups of
-    exactly group_size attempts, each attempt without a hint or with the top rung's, at least one per
-    group without; the step's `rollouts` metric counts all of them, and each group is trained whole."""
+    """Per step (the default hints are rescue: adaptive scaffolds, then one re-roll of a group that
+    still failed entirely): tasks_per_step groups of group_size attempts, each without a hint or with
+    the top rung's, at least one per group without; a rescued group failed entirely and continues with
+    reroll_share × group_size attempts at the top rung. The step's `rollouts` metric counts all of them,
+    and each group is trained whole."""
+    from mentor.train.loop import PASS
+
     cfg = load_config(None, None, "smoke")
-    assert cfg.hints.mode == "adaptive"
+    assert cfg.hints.mode == "rescue"
     g, k = cfg.sampling.group_size, cfg.sampling.tasks_per_step
+    extra = max(1, round(g * cfg.hints.reroll_share))
+    rescued_total = 0
     with open_readonly(smoke_run.run_dir) as store:
         cumulative = 0
         for s in store.steps():
@@ -65,22 +71,35 @@ def test_attempts_match_what_the_config_implies(smoke_run):
             levels = m["hint_levels"]
             assert len(levels) == m["groups"] == k
             assert all(lv in (0, cfg.hints.max_level) for lv in levels)
-            assert m["rollouts"] == len(attempts) == g * k
+            assert m["rollouts"] == len(attempts) == g * k + m["rescue_rerolls"] * extra
             cumulative += m["rollouts"]
             assert s["rollouts"] == cumulative
-            by_group: dict[int, list[int]] = {}
-            for a in attempts:
-                by_group.setdefault(a["grp"], []).append(a["hint_level"])
-            assert len(by_group) == k and all(len(v) == g and 0 in v for v in by_group.values())
-            assert m["hinted_groups"] == sum(any(v) for v in by_group.values())
+            by_group: dict[int, list[dict]] = {}
+            for a in sorted(attempts, key=lambda a: (a["grp"], a["idx"])):
+                by_group.setdefault(a["grp"], []).append(a)
+            assert len(by_group) == k
+            rescued = 0
+            for group in by_group.values():
+                assert [a["idx"] for a in group] == list(range(len(group)))
+                first, reroll = group[:g], group[g:]
+                assert 0 in [a["hint_level"] for a in first]
+                if reroll:
+                    rescued += 1
+                    assert len(reroll) == extra
+                    assert all(a["hint_level"] == cfg.hints.max_level for a in reroll)
+                    assert all(a["reward"] is None or a["reward"] < PASS for a in first)
+            assert m["rescue_rerolls"] == rescued
+            rescued_total += rescued
+            assert m["hinted_groups"] == sum(any(a["hint_level"] for a in v) for v in by_group.values())
             for a in attempts:
                 assert a["n_tokens"] == len(a["completion_ids"]) == len(a["logprobs"]) <= cfg.sampling.max_new_tokens
                 assert a["policy_version"] == s["step"] - 1
                 assert (a["hint_level"] > 0) == (a["hint_text"] is not None)
                 if a["trained"]:
                     assert len(a["token_advantages"]) == a["n_tokens"]
-            # the group the loss sees is the whole group, hinted attempts included
-            assert sum(a["trained"] for a in attempts) == k * g
+            # the group the loss sees is the whole group, hinted and re-rolled attempts included
+            assert sum(a["trained"] for a in attempts) == len(attempts)
+    assert rescued_total > 0  # the tiny model fails everything: the rescue path ran
 
 
 def test_task_ids_in_the_store_are_its_training_tasks(smoke_run):
