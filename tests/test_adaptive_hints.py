@@ -233,3 +233,20 @@ def test_rescue_rerolls_only_what_the_budget_can_pay_for(tmp_path):
     assert run.rollouts == 20
     assert run.store.steps()[-1]["metrics"]["rescue_rerolls"] == 1
     run.store.close()
+
+
+def test_an_llm_hinter_from_config_scaffolds_and_rescues_with_its_own_hint(tmp_path):
+    # `hints.source: {name: llm}` from config: the tutor is a judge backend (scripted here, so the
+    # test needs no second model); every hinted attempt, scaffolded or rescued, stores its hint.
+    source = ('hints.source={"name": "llm", "args": {"backend": "scripted", '
+              '"outputs": ["Write the sum, then the Answer line."]}}')
+    run = _run(tmp_path, "hints.mode=rescue", "hints.reroll_share=0.5", "optim.steps=2", "hints.adaptive.prior=[1,1]",
+               source)
+    g = run.cfg.sampling.group_size
+    for step in (1, 2):  # step 1: rescue re-rolls only; step 2: the scaffold too
+        train_step(run, step)
+        rows = [r for r in run.store.attempts(step) if r["hint_level"]]
+        assert rows and all(r["hint_kind"] == "llm" and r["hint_level"] == 2 for r in rows)
+        assert {r["hint_text"] for r in rows} == {"Hint: Write the sum, then the Answer line."}
+    assert any(r["hint_level"] for r in run.store.attempts(2) if r["idx"] < g)
+    run.store.close()

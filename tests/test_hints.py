@@ -248,8 +248,8 @@ def test_leak_detection() -> None:
 def test_registry_rejects_unknown_sources_and_arguments() -> None:
     with pytest.raises(ConfigError, match="ladder, llm"):
         build_hint_source("oracle", {})
-    with pytest.raises(ConfigError, match="generate"):
-        build_hint_source("llm", {})
+    with pytest.raises(ConfigError, match="backend"):
+        build_hint_source("llm", {"backend": "nope"})
     with pytest.raises(ConfigError, match="fraction"):
         build_hint_source("ladder", {"fraction": [0.5]})
     with pytest.raises(ConfigError):
@@ -275,3 +275,49 @@ def test_hint_value_and_reliance() -> None:
     assert math.isnan(hint_reliance([], []))
     with pytest.raises(ValueError):
         hint_reliance([-1.0], [])
+
+
+def test_llm_hinter_from_config_asks_a_judge_backend():
+    # the config route: a judge backend behind the hinter, leaking candidates dropped as before
+    hinter = build_hint_source("llm", {"backend": "scripted", "candidates": 2,
+                                       "outputs": ["The answer is 77.", "Add the tens, then the ones."]})
+    h = hinter.hint(task(0), 1, ["Answer: 7"], POOL, np.random.default_rng(0))
+    assert h == Hint(1, "llm", "Hint: Add the tens, then the ones.") and hinter.rejected == 1
+
+
+def test_judge_text_generator_samples_again_for_the_same_prompt_and_raises_failures():
+    from mentor.credit_sources import judge_text_generator
+    from mentor.errors import JudgeError
+    from mentor.grade.backends import ScriptedJudge
+
+    seen = []
+
+    def respond(req):
+        seen.append(req)
+        return "boom" if "fail" in req.messages[0]["content"] else f"hint {req.sample}"
+
+    gen = judge_text_generator(ScriptedJudge(respond), temperature=0.5, max_tokens=40)
+    assert [gen("p"), gen("p"), gen("q")] == ["hint 0", "hint 1", "hint 0"]  # sample 0 is the greedy one
+    assert all(r.prefill == "" and r.max_new_tokens == 40 and r.temperature == 0.5 for r in seen)
+    assert seen[0].messages == ({"role": "user", "content": "p"},)
+
+    class Broken:
+        name, model = "broken", "broken"
+
+        def generate(self, requests):
+            return [JudgeError("server down") for _ in requests]
+
+    with pytest.raises(JudgeError, match="server down"):
+        judge_text_generator(Broken(), temperature=0.5, max_tokens=40)("p")
+
+
+@pytest.mark.parametrize(("args", "where"), [
+    ({"backend": "oracle"}, "hints.source.args.backend"),
+    ({"backend": "openai", "model": "m"}, "hints.source.args.url"),
+    ({"backend": "local", "url": "http://x"}, "hints.source.args"),
+    ({"backend": "scripted", "outputs": ["x"], "candidates": 0}, "hints.source.args.candidates"),
+])
+def test_llm_hinter_config_errors_name_the_setting(args, where):
+    with pytest.raises(ConfigError) as err:
+        build_hint_source("llm", args)
+    assert err.value.where == where

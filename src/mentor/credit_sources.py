@@ -18,6 +18,9 @@ Example (YAML), critique credit with a vLLM server as critic:
       assigner: {name: critique}
       critic: {name: openai, args: {url: "http://localhost:8000/v1", model: Qwen/Qwen2.5-7B-Instruct}}
 
+`build_llm_hinter` wires the same backends into the `llm` hint source
+(`hints.source: {name: llm, args: {backend: openai, url: ..., model: ...}}`).
+
 min_form with Monte Carlo step rewards:
 
     credit:
@@ -55,6 +58,7 @@ from mentor.types import Advantages, Attempt, StepSpan, Task
 
 if TYPE_CHECKING:
     from mentor.config import CreditConfig
+    from mentor.hints import LLMHinter
 
 __all__ = [
     "CRITIC_BACKENDS",
@@ -334,6 +338,56 @@ def _critic_backend(kind: str, a: Mapping[str, Any], where: str) -> JudgeBackend
                               fix=f"export {a['api_key_env']}=..., or drop api_key_env for a server without a key")
     return make_judge("openai", url=a["url"], model=a["model"], api_key=api_key,
                       max_concurrency=_int_arg(a, "max_concurrency", 1, where))
+
+
+# ----------------------------------------------------------------------------------------------
+# The `llm` hint source from config: the same judge backends, asked for a hint instead of a verdict
+
+_HINTER_COMMON: dict[str, Any] = {"backend": "local", "candidates": 3, "levels": 2, "temperature": 0.7,
+                                  "max_tokens": 96, "max_attempt_chars": 2000}
+
+
+def build_llm_hinter(args: Mapping[str, Any] | None = None, *, where: str = "hints.source") -> LLMHinter:
+    """The `llm` hint source (`hints.source: {name: llm, args: {...}}`): a tutor model given the task,
+    a failed attempt and the reference, whose hints are rejected when they state the answer.
+    `backend` picks the model as for the critic: "openai" (an OpenAI-compatible server such as vLLM:
+    url, model, api_key_env, max_concurrency), "local" (the bundled model, loaded once more in fp32)
+    or "scripted" (outputs, replayed in order: tests and dry runs only). The first candidate of a
+    prompt is decoded greedily, later ones are sampled at `temperature`."""
+    from mentor.hints import LLMHinter
+
+    a = dict(args or {})
+    kind = a.get("backend", _HINTER_COMMON["backend"])
+    if kind not in CRITIC_BACKENDS:
+        raise ConfigError(f"unknown hinter backend {kind!r}.", where=f"{where}.args.backend",
+                          fix=f"use one of: {', '.join(CRITIC_BACKENDS)}")
+    a = _merge_args(a, {**_HINTER_COMMON, **CRITIC_BACKENDS[kind]}, where)
+    backend = _critic_backend(kind, a, where)
+    generate = judge_text_generator(backend, temperature=_float_arg(a, "temperature", where),
+                                    max_tokens=_int_arg(a, "max_tokens", 1, where))
+    return LLMHinter(generate, candidates=_int_arg(a, "candidates", 1, where), levels=_int_arg(a, "levels", 1, where),
+                     max_attempt_chars=_int_arg(a, "max_attempt_chars", 1, where))
+
+
+def judge_text_generator(backend: JudgeBackend, *, temperature: float, max_tokens: int) -> Callable[[str], str]:
+    """`generate(prompt) -> str` over a judge backend: one user message, no prefill. The n-th call
+    with the same prompt is sample n (sample 0 greedy), so a retry after a rejected hint is a fresh
+    draw and a re-run asks the same questions. A backend failure raises its `JudgeError`: a broken
+    hinter stops the run (resumable) rather than passing for "no hint"."""
+    asked: dict[str, int] = {}
+    view = JudgeView(sentences=(), withheld=(), criteria=(), defences=False)
+
+    def generate(prompt: str) -> str:
+        messages = ({"role": "user", "content": prompt},)
+        h = messages_hash(messages)
+        n = asked.get(h, 0)
+        asked[h] = n + 1
+        out = backend.generate([JudgeRequest(messages, h, n, 0, temperature, max_tokens, view, prefill="")])[0]
+        if isinstance(out, JudgeError):
+            raise out
+        return out
+
+    return generate
 
 
 # ----------------------------------------------------------------------------------------------

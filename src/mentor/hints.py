@@ -422,8 +422,9 @@ _STRENGTH = {1: "a gentle nudge about the method", 2: "name the key step the stu
 class LLMHinter:
     """Asks `generate(prompt) -> str` for a hint; rejects candidates that leak the answer.
 
-    `generate` is a callable the loop wires (config args cannot hold one):
-    `build_hint_source("llm", {**spec.args, "generate": fn})`. Up to `candidates` calls per hint; the
+    `generate` is any callable (`build_hint_source("llm", {"generate": fn, ...})`); from config,
+    `build_hint_source("llm", {"backend": ..., ...})` puts a judge backend behind it
+    (`mentor.credit_sources.build_llm_hinter`). Up to `candidates` calls per hint; the
     first non-leaking, non-empty one wins; None if all leak. Errors from `generate` propagate: a broken
     hinter is an error, not "no hint".
     """
@@ -489,6 +490,10 @@ def build_hint_source(name: str, args: Mapping[str, Any] | None = None) -> HintS
     cls = HINT_SOURCES.get(name)
     if cls is None:
         raise ConfigError(f"unknown hint source '{name}'", fix=f"use one of: {', '.join(sorted(HINT_SOURCES))}")
+    if name == "llm" and "generate" not in args:  # from config: a model behind a judge backend
+        from mentor.credit_sources import build_llm_hinter
+
+        return build_llm_hinter(args)
     valid = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
     unknown = sorted(set(args) - set(valid))
     if unknown:
@@ -496,8 +501,6 @@ def build_hint_source(name: str, args: Mapping[str, Any] | None = None) -> HintS
             f"unknown argument(s) {', '.join(unknown)} for hint source '{name}'",
             fix=f"valid arguments: {', '.join(valid)}",
         )
-    if name == "llm" and "generate" not in args:
-        raise ConfigError("the 'llm' hint source needs a 'generate' callable", fix="wire the hinter model in the loop")
     return cls(**args)
 
 
