@@ -33,6 +33,8 @@ def test_compare_runs_both_arms_at_one_budget_and_resumes(mentor_cli, tmp_path) 
             with open_readonly(out / f"{arm}-s{seed}") as store:
                 assert store.rollouts_at(store.last_step()) <= budget
     assert summary["control"]["rollouts"] == budget
+    assert summary["control"]["hinted_attempt_share"] == summary["control"]["hinted_share"] == 0
+    assert 0 < summary["mentor"]["hinted_attempt_share"] <= 1 and 0 < summary["mentor"]["hinted_share"] <= 1
     assert "rollouts_to_control_final" in summary["mentor"] and len(summary["mentor"]["rollouts_to_control_final"]) == 2
     lo, hi = summary["gain_difference"]["ci"]
     assert lo <= summary["gain_difference"]["estimate"] <= hi

@@ -62,8 +62,10 @@ def summarise(out_dir: Path, seeds: Sequence[int]) -> dict[str, Any]:
             "rollouts": int(np.mean([s["rollouts"] for s in sums])),
             "steps": int(np.mean([s["steps"] for s in sums])),
             "pass_k_after": _mean_or_none([a.pass_k for a in after]),
+            # share of groups that had any hinted attempt, and share of sampled attempts that saw a hint
             "hinted_share": float(np.mean([_mean_metric(r, "hinted_groups") / max(_mean_metric(r, "groups"), 1e-9)
                                            for r in runs[arm]])),
+            "hinted_attempt_share": float(np.mean([_mean_metric(r, "hinted_attempt_share") for r in runs[arm]])),
             "unscorable": int(sum(s["unscorable"] for s in sums)),
             "per_seed": [{"seed": seed, "heldout_before": b.accuracy, "heldout_after": a.accuracy,
                           "gain": a.accuracy - b.accuracy, "signal_share": s["signal_share"], "rollouts": s["rollouts"]}
