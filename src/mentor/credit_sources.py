@@ -313,27 +313,28 @@ def build_critic(kind: str, args: Mapping[str, Any] | None = None, *, where: str
     critic = dict(k=_int_arg(a, "k", 1, where), temperature=_float_arg(a, "temperature", where),
                   max_tokens=_int_arg(a, "max_tokens", 1, where), max_retries=_int_arg(a, "max_retries", 0, where),
                   show_reference=_bool_arg(a, "show_reference", where))
-    return JudgeCritic(_critic_backend(kind, a, where), **critic)
+    return JudgeCritic(_judge_backend(kind, a, where, "critic"), **critic)
 
 
-def _critic_backend(kind: str, a: Mapping[str, Any], where: str) -> JudgeBackend:
+def _judge_backend(kind: str, a: Mapping[str, Any], where: str, role: str) -> JudgeBackend:
+    """The judge backend a critic or a hinter (`role`, named in errors) asks, from checked arguments."""
     if kind == "scripted":
         outputs = a["outputs"]
         if not isinstance(outputs, list) or not outputs or not all(isinstance(o, str) for o in outputs):
-            raise ConfigError("the scripted critic needs a non-empty list of output strings.",
-                              where=f"{where}.args.outputs", fix='set outputs: [\'{"wrong_steps": []}\']')
-        return ScriptedJudge.from_outputs(outputs, model="scripted-critic")
+            raise ConfigError(f"the scripted {role} needs a non-empty list of output strings.",
+                              where=f"{where}.args.outputs", fix="set outputs: a list of the replies to replay, in order")
+        return ScriptedJudge.from_outputs(outputs, model=f"scripted-{role}")
     if kind == "local":
         return make_judge("local")
     for key in ("url", "model"):
         if not isinstance(a[key], str) or not a[key]:
-            raise ConfigError(f"the openai critic needs a server {key}.", where=f"{where}.args.{key}",
+            raise ConfigError(f"the openai {role} needs a server {key}.", where=f"{where}.args.{key}",
                               fix="set url: http://HOST:PORT/v1 and model: the name the server serves")
     api_key = None
     if a["api_key_env"] is not None:
         api_key = os.environ.get(str(a["api_key_env"]))
         if not api_key:
-            raise ConfigError(f"environment variable {a['api_key_env']} (the critic's API key) is not set.",
+            raise ConfigError(f"environment variable {a['api_key_env']} (the {role}'s API key) is not set.",
                               where=f"{where}.args.api_key_env",
                               fix=f"export {a['api_key_env']}=..., or drop api_key_env for a server without a key")
     return make_judge("openai", url=a["url"], model=a["model"], api_key=api_key,
@@ -362,7 +363,7 @@ def build_llm_hinter(args: Mapping[str, Any] | None = None, *, where: str = "hin
         raise ConfigError(f"unknown hinter backend {kind!r}.", where=f"{where}.args.backend",
                           fix=f"use one of: {', '.join(CRITIC_BACKENDS)}")
     a = _merge_args(a, {**_HINTER_COMMON, **CRITIC_BACKENDS[kind]}, where)
-    backend = _critic_backend(kind, a, where)
+    backend = _judge_backend(kind, a, where, "hinter")
     generate = judge_text_generator(backend, temperature=_float_arg(a, "temperature", where),
                                     max_tokens=_int_arg(a, "max_tokens", 1, where))
     return LLMHinter(generate, candidates=_int_arg(a, "candidates", 1, where), levels=_int_arg(a, "levels", 1, where),
