@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import norm
 
-from mentor.combine import Balance, fit_combiner, majority_vote
+from mentor.grade.combine import Balance, fit_combiner, majority_vote
 
 Draw = Callable[[np.random.Generator, int], tuple[np.ndarray, np.ndarray]]  # -> scores [n, m], labels [n]
 

@@ -22,7 +22,7 @@ import typer
 from typer.testing import CliRunner
 
 from mentor.cli_combine import combine_command
-from mentor.combine import (
+from mentor.grade.combine import (
     Balance,
     CombineError,
     fit_combiner,
@@ -126,7 +126,7 @@ def test_abstention_is_skipped_not_read_as_zero() -> None:
     assert abs(c.verifiers[1].tpr - true_tpr[1]) < 0.07  # type: ignore[operator]
     assert np.max(np.abs(np.array([v.tnr for v in c.kept]) - true_tnr)) < 0.07
     # reading abstentions as "incorrect" would make verifier 1 look like it rejects most correct attempts.
-    # (Skipping the term assumes abstaining says nothing about correctness; see notes/combine.md.)
+    # (Skipping the term assumes abstaining says nothing about correctness; see docs/decisions/combine.md.)
     zero = fit_combiner(np.nan_to_num(x, nan=0.0), balance=Balance.estimated())
     assert zero.verifiers[1].tpr < true_tpr[1] - 0.3  # type: ignore[operator]
 

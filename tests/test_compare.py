@@ -4,6 +4,7 @@ asks for, one report, and a second invocation that resumes the finished arms ins
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from mentor.store import open_readonly
 
@@ -52,7 +53,36 @@ def test_compare_runs_both_arms_at_one_budget_and_resumes(mentor_cli, tmp_path) 
 
 
 def test_compare_refuses_a_mentor_arm_identical_to_the_control(mentor_cli, tmp_path) -> None:
-    r = mentor_cli("compare", "--set", "hints.enabled=false", "--set", "curriculum.selector.name=uniform",
+    r = mentor_cli("compare", "--set", "hints.schedule.name=none", "--set", "curriculum.selector.name=uniform",
                    "--seeds", "0", "--out", str(tmp_path / "x"))
     assert r.returncode == 2, r
     assert "configured exactly like the control" in r.output and "Traceback" not in r.output
+
+
+def test_compare_with_the_default_config_file_builds_a_vanilla_control() -> None:
+    """The shipped default.yaml turns the teacher on; the control must still be vanilla GRPO (the
+    control overlay goes on last), and only the budget and the teacher differ between the arms."""
+    from mentor.experiments.compare import arm_configs
+
+    arms = arm_configs(Path(__file__).resolve().parents[1] / "examples/configs/default.yaml", ["sampling.group_size=4"], seed=3, steps=5)
+    control, mentor = arms["control"], arms["mentor"]
+    assert control.hints.schedule.name == "none"
+    assert control.curriculum.selector.name == "uniform" and control.curriculum.budget is None
+    assert control.credit.assigner.name == "outcome"
+    assert mentor.hints.schedule.name == "scaffold" and mentor.curriculum.selector.name == "signal"
+    assert mentor.credit.assigner.name == "prefix_tree"
+    assert control.seed == mentor.seed == 3 and control.sampling == mentor.sampling
+    assert mentor.optim.rollout_budget == 5 * control.sampling.tasks_per_step * 4
+
+
+def test_compare_json_with_the_default_config_reports_a_vanilla_control(mentor_cli, tmp_path) -> None:
+    out = tmp_path / "cmp"
+    sets = [x for kv in TINY for x in ("--set", kv)]
+    r = mentor_cli("compare", "--config", str(Path(__file__).resolve().parents[1] / "examples/configs/default.yaml"), *sets, "--seeds", "0", "--steps", "1",
+                   "--out", str(out), "--json", timeout=300)
+    assert r.returncode == 0, r
+    with open_readonly(out / "control-s0") as store:
+        cfg = store.config
+    assert cfg["hints"]["schedule"]["name"] == "none"
+    assert cfg["curriculum"]["selector"]["name"] == "uniform" and cfg["credit"]["assigner"]["name"] == "outcome"
+    assert json.loads(r.stdout)["control"]["hinted_share"] == 0

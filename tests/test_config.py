@@ -6,7 +6,7 @@ import pytest
 
 from mentor.config import RunConfig, apply_overrides, build_config, load_config, parse_override
 from mentor.errors import ConfigError
-from mentor.presets import PRESETS
+from mentor.config import preset_names
 
 
 def config_error(*args, **kwargs) -> str:
@@ -72,8 +72,8 @@ def test_override_without_equals_sign_explains_the_syntax():
         ("optim.lr=1e-3", ["optim", "lr"], 1e-3),  # YAML 1.1 alone would keep this a string
         ("optim.lr=-2E4", ["optim", "lr"], -2e4),
         ("seed=-3", ["seed"], -3),
-        ("hints.enabled=false", ["hints", "enabled"], False),
-        ("hints.enabled=true", ["hints", "enabled"], True),
+        ("optim.scale_by_std=false", ["optim", "scale_by_std"], False),
+        ("optim.scale_by_std=true", ["optim", "scale_by_std"], True),
         ("model.name=tiny", ["model", "name"], "tiny"),
         ("prompt.system=", ["prompt", "system"], ""),
         ("prompt.template={prompt} a=b", ["prompt", "template"], "{prompt} a=b"),  # split at the first '='
@@ -91,9 +91,9 @@ def test_overrides_create_nested_sections_and_apply_in_order():
 
 
 def test_overrides_reach_the_typed_config():
-    cfg = load_config(None, ["optim.steps=7", "optim.lr=0.25", "hints.enabled=false", "sampling.top_p=0.9",
+    cfg = load_config(None, ["optim.steps=7", "optim.lr=0.25", "hints.schedule.name=none", "sampling.top_p=0.9",
                              "tasks.mix=[{name: chain_sum, levels: [0, 1]}]"])
-    assert cfg.optim.steps == 7 and cfg.optim.lr == 0.25 and cfg.hints.enabled is False
+    assert cfg.optim.steps == 7 and cfg.optim.lr == 0.25 and cfg.hints.schedule.name == "none"
     assert cfg.sampling.top_p == 0.9
     assert [(s.source, s.name, s.levels) for s in cfg.tasks.mix] == [("reasoning_gym", "chain_sum", [0, 1])]
 
@@ -160,32 +160,51 @@ def test_file_then_overrides_precedence(tmp_path):
 # ------------------------------------------------------------------------------------ presets
 
 
-def test_default_preset_is_the_mentor_preset():
+def test_the_schema_defaults_are_the_recommended_run():
     cfg = load_config()
-    assert cfg.hints.enabled is True
-    assert cfg == load_config(None, None, "mentor")
+    assert cfg == RunConfig()  # no hidden preset underneath: the schema's defaults are the run
+    assert cfg.hints.schedule.name == "scaffold" and cfg.curriculum.selector.name == "signal"
+    assert cfg.credit.assigner.name == "prefix_tree"
+
+
+def test_the_shipped_default_yaml_spells_out_the_defaults():
+    assert load_config("examples/configs/default.yaml") == RunConfig()
 
 
 def test_presets_merge_in_order():
     smoke = load_config(None, None, "smoke")
     both = load_config(None, None, "smoke,control")
-    assert smoke.hints.enabled is True  # smoke sits on the mentor default
-    assert both.hints.enabled is False  # control switches the teacher off
+    assert smoke.hints.schedule.name == "scaffold"  # smoke sits on the (teacher-on) defaults
+    assert both.hints.schedule.name == "none"  # control switches the teacher off
     assert both.model.name == "tiny" and both.optim.steps == 2  # ...and keeps smoke's size
-    # merged per key, not per section: control sets hints.enabled only, smoke's other keys survive
+    # merged per key, not per section: control sets the hint schedule only, smoke's other keys survive
     assert both.sampling == smoke.sampling
-    assert both.hints.max_level == smoke.hints.max_level
+    assert both.hints.source == smoke.hints.source
+
+
+def test_control_overlay_applied_last_beats_the_file_and_overrides(tmp_path):
+    """`mentor compare` builds its control this way: whatever the user's file turns on, the control is
+    vanilla GRPO (the bug was a control with hints, rescue, the signal selector and prefix-tree credit)."""
+    path = tmp_path / "teacher.yaml"
+    path.write_text("curriculum: {selector: {name: bayes, args: {rho: 0.5}}, budget: {name: knapsack}}\n"
+                    "credit: {assigner: {name: monte_carlo, args: {k: 2}}}\n")
+    cfg = load_config(path, ["hints.schedule.args.target=0.2"], overlay_last="control")
+    assert cfg.curriculum.selector.model_dump() == {"name": "uniform", "args": {}}
+    assert cfg.curriculum.budget is None
+    assert cfg.hints.schedule.model_dump() == {"name": "none", "args": {}}
+    assert cfg.credit.assigner.model_dump() == {"name": "outcome", "args": {}}
 
 
 def test_unknown_preset_lists_the_presets():
     msg = config_error(None, None, "smok")
     assert "unknown preset 'smok'" in msg
-    for name in PRESETS:
+    for name in preset_names():
         assert name in msg
 
 
 def test_every_preset_validates():
-    for name in PRESETS:
+    assert preset_names() == ["control", "smoke"]
+    for name in preset_names():
         assert isinstance(load_config(None, None, name), RunConfig)
 
 
@@ -207,23 +226,25 @@ def test_config_hash_is_stable_and_tracks_values():
 def test_config_hash_ignores_hint_settings_only_while_hints_are_off():
     # the control stays resumable while the teacher's hint settings are tuned ...
     control = load_config(None, [], "control")
-    assert load_config(None, ["hints.mode=reroll", "hints.gamma=0.5"], "control").hash() == control.hash()
-    assert load_config(None, ["hints.enabled=true"], "control").hash() != control.hash()
+    assert load_config(None, ["hints.source.args.match_answer=false", "hints.gamma=0.5"], "control").hash() == control.hash()
+    assert load_config(None, ["hints.schedule.name=scaffold"], "control").hash() != control.hash()
     # ... but with hints on, every hint setting is part of the run's identity
     mentor = load_config(None, [], None)
-    assert load_config(None, ["hints.mode=reroll"], None).hash() != mentor.hash()
+    assert load_config(None, ["hints.schedule.args.target=0.1"], None).hash() != mentor.hash()
     assert load_config(None, ["hints.gamma=0.5"], None).hash() != mentor.hash()
 
 
 def test_naming_another_plugin_drops_the_old_ones_arguments(tmp_path):
     # The default selector carries arguments only it accepts; choosing another selector, from the
     # command line, a preset or a file, must not hand them over (they would be refused by name).
-    assert load_config().curriculum.selector.args  # the default's own arguments
-    assert load_config(None, ["curriculum.selector.name=bayes"]).curriculum.selector.args == {}
+    teacher = tmp_path / "teacher.yaml"
+    teacher.write_text("curriculum: {selector: {name: signal, args: {sharpness: 3.0}}}\n")
+    assert load_config(teacher).curriculum.selector.args == {"sharpness": 3.0}
+    assert load_config(teacher, ["curriculum.selector.name=bayes"]).curriculum.selector.args == {}
     later = load_config(None, ["curriculum.selector.name=bayes", "curriculum.selector.args.rho=0.5"])
     assert later.curriculum.selector.args == {"rho": 0.5}  # arguments after the name apply to it
-    same = load_config(None, ["curriculum.selector.name=signal"])
-    assert same.curriculum.selector.args == load_config().curriculum.selector.args  # same plug-in: kept
+    same = load_config(teacher, ["curriculum.selector.name=signal"])
+    assert same.curriculum.selector.args == {"sharpness": 3.0}  # same plug-in: kept
     assert load_config(None, [], "control").curriculum.selector.model_dump() == {"name": "uniform", "args": {}}
     path = tmp_path / "c.yaml"
     path.write_text("curriculum:\n  selector: {name: bandit}\n")

@@ -38,7 +38,7 @@ out = Console()
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML run configuration.")]
 SetOpt = Annotated[list[str] | None, typer.Option("--set", "-s", help="Override a key: --set optim.steps=10 (repeatable).")]
-PresetOpt = Annotated[str | None, typer.Option("--preset", help="Named preset(s) on top of the default, comma-separated: smoke, control, mentor.")]
+PresetOpt = Annotated[str | None, typer.Option("--preset", help="Preset overlay(s) on the defaults (the teacher on), comma-separated: control (vanilla GRPO), smoke (a tiny model, two steps).")]
 
 
 def _progress() -> Progress:
@@ -67,7 +67,7 @@ def train(
     from mentor.config import RunConfig, load_config
     from mentor.report import write_report
     from mentor.store import RunStore
-    from mentor.train.loop import train as run_training
+    from mentor.train.setup import train as run_training
 
     if resume is not None:
         if config or set_ or preset or run_dir:
@@ -106,6 +106,33 @@ def train(
     if report:
         path = write_report(target)
         out.print(f"report: {path}")
+
+
+@app.command("config")
+def config_(
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    preset: PresetOpt = None,
+    docs: Annotated[bool, typer.Option("--docs", help="Print the reference of every key and plug-in (Markdown).")] = False,
+    knobs: Annotated[bool, typer.Option("--count", help="Count the user-facing settings (JSON).")] = False,
+) -> None:
+    """Print the resolved configuration as YAML: defaults, presets, file and --set, checked."""
+    import json
+
+    import yaml
+
+    from mentor.config import load_config
+
+    if docs or knobs:
+        from mentor.config_docs import config_reference, count_knobs
+
+        print(config_reference() if docs else json.dumps(count_knobs(), indent=2), end="" if docs else "\n")
+        return
+    cfg = load_config(config, set_ or [], preset)
+    from mentor.teacher import check_plugins
+
+    check_plugins(cfg)
+    print(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False, allow_unicode=True), end="")
 
 
 @app.command("eval")
@@ -165,7 +192,13 @@ def runs(root: Annotated[Path, typer.Argument(help="Directory holding run direct
 def report(run_dir: Annotated[Path, typer.Argument(help="A run directory (or a compare directory).")]) -> None:
     """Write the HTML report (and PNG plots) of a run; reads the run store only."""
     from mentor.report import write_report
+    from mentor.store import STORE_NAME
 
+    if (run_dir / "compare.json").is_file() and not (run_dir / STORE_NAME).is_file():
+        from mentor.experiments.compare import write_compare_report
+
+        out.print(f"report: {write_compare_report(run_dir)}")
+        return
     out.print(f"report: {write_report(run_dir)}")
 
 
@@ -203,7 +236,7 @@ def _mount_optional() -> None:
     app.add_typer(cli_grade.rubric_app, name="rubric")
     app.command("grade")(cli_grade.grade_command)
     app.command("calibrate")(cli_grade.calibrate_command)
-    from mentor.compare import compare_command
+    from mentor.experiments.compare import compare_command
 
     app.command("compare")(compare_command)
     from mentor.cli_combine import combine_command

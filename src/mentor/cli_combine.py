@@ -23,8 +23,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from mentor.combine import Balance, CombineError, Combiner, NormaliseKind, fit_combiner, score_matrix
 from mentor.errors import InputError
+from mentor.grade.combine import Balance, CombineError, Combiner, NormaliseKind, fit_combiner, score_matrix
 from mentor.jsonl_io import read_json_objects
 
 _LINE_EXAMPLE = '{"id": 1, "scores": {"judge": 0.8, "regex": null}}'

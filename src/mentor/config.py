@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mentor.errors import ConfigError
 
@@ -24,21 +24,21 @@ class _Strict(BaseModel):
 
 
 class PluginSpec(_Strict):
-    """A plug-in by registry name, with its keyword arguments."""
+    """A plug-in by registry name, with its keyword arguments (validated by the plug-in's registry)."""
 
     name: str
     args: dict[str, Any] = Field(default_factory=dict)
 
 
 class TaskSpec(_Strict):
-    """One task source in the mix. `source` is a registry name (`reasoning_gym`, `jsonl`)."""
+    """One task source in the mix."""
 
-    source: str = "reasoning_gym"
-    name: str | None = None  # reasoning-gym dataset name
-    path: str | None = None  # JSONL file
-    levels: list[int] = Field(default_factory=lambda: [0])  # reasoning-gym curriculum levels
-    config: dict[str, Any] = Field(default_factory=dict)  # dataset config keyword arguments
-    weight: float = Field(default=1.0, gt=0)
+    source: str = Field(default="reasoning_gym", description="Task source: reasoning_gym | jsonl.")
+    name: str | None = Field(default=None, description="reasoning-gym dataset name.")
+    path: str | None = Field(default=None, description="JSONL file of tasks.")
+    levels: list[int] = Field(default_factory=lambda: [0], description="reasoning-gym curriculum levels.")
+    config: dict[str, Any] = Field(default_factory=dict, description="reasoning-gym dataset config.")
+    weight: float = Field(default=1.0, gt=0, le=1e6, description="Share of the mix.")
 
 
 class TasksConfig(_Strict):
@@ -46,141 +46,106 @@ class TasksConfig(_Strict):
         default_factory=lambda: [
             TaskSpec(name="basic_arithmetic", config={"max_terms": 2, "min_terms": 2}, levels=[0]),
             TaskSpec(name="chain_sum", levels=[0]),
-        ]
+        ],
+        description="Task sources, each a TaskSpec.",
     )
-    train_size: int = Field(default=512, ge=1)
-    heldout_size: int = Field(default=64, ge=1)
+    train_size: int = Field(default=512, ge=1, le=1_000_000, description="Training tasks drawn from the mix.")
+    heldout_size: int = Field(default=64, ge=1, le=100_000, description="Held-out tasks, never trained on.")
 
 
 class ModelConfig(_Strict):
-    # "smollm2-135m" (bundled GGUF), "tiny" (random, for tests), or a local Hugging Face path.
-    name: str = "smollm2-135m"
-    # bf16 sampling and bf16 autocast in the update pay off only on CPUs with native bf16 (AVX512-BF16,
-    # AMX): there they are ~1.8x faster than fp32; on an AVX2-only CPU bf16 sampling was 2.7x *slower*
-    # and the autocast update 19x slower (benchmarks/step_time.py). "auto" picks bf16 where the CPU has
-    # it, else fp32; an explicit value is always obeyed. Weights and optimiser state stay fp32.
-    sample_dtype: Literal["auto", "float32", "bfloat16"] = "auto"
-    train_autocast: bool | Literal["auto"] = "auto"
-    threads: int | None = None
+    name: str = Field(default="smollm2-135m", description="smollm2-135m (bundled), tiny (random, for tests), "
+                                                          "or a local Hugging Face directory.")
+    # bf16 pays off only on CPUs with native bf16 (AVX512-BF16, AMX); on AVX2 it was 2.7x slower to
+    # sample and 19x slower to train (docs/decisions/numerics.md). Weights and optimiser stay fp32.
+    sample_dtype: Literal["auto", "float32", "bfloat16"] = Field(
+        default="auto", description="Sampling copy's dtype; auto: bf16 where the CPU has it natively.")
+    train_autocast: bool | Literal["auto"] = Field(default="auto", description="bf16 autocast in the update; "
+                                                                               "auto: as sample_dtype.")
+    threads: int | None = Field(default=None, ge=1, le=1024, description="torch threads; unset: torch's default.")
 
 
 class PromptConfig(_Strict):
-    system: str | None = None
-    # {prompt} is the task prompt. The strict answer format is part of the task, not a hint.
-    template: str = "{prompt}\nGive your final answer on the last line as 'Answer: <answer>'."
-    chat: bool = True
+    system: str | None = Field(default=None, description="System message for chat students.")
+    template: str = Field(
+        default="{prompt}\nGive your final answer on the last line as '{answer_prefix} <answer>'.",
+        description="The user turn: {prompt} is the task, {answer_prefix} is reward.answer_prefix. The strict "
+                    "answer format is part of the task, not a hint.")
+    chat: bool = Field(default=True, description="Render with the tokenizer's chat template; worked-example hints "
+                                                 "become earlier turns.")
 
 
 class SamplingConfig(_Strict):
-    group_size: int = Field(default=8, ge=2)
-    tasks_per_step: int = Field(default=4, ge=1)
-    max_new_tokens: int = Field(default=48, ge=1)
-    temperature: float = Field(default=1.0, gt=0)
-    top_p: float = Field(default=1.0, gt=0, le=1)
+    group_size: int = Field(default=8, ge=2, le=1024, description="Attempts per task (G).")
+    tasks_per_step: int = Field(default=4, ge=1, le=4096, description="Groups per step.")
+    max_new_tokens: int = Field(default=48, ge=1, le=32768, description="Completion length cap.")
+    temperature: float = Field(default=1.0, ge=1e-3, le=10, description="Sampling temperature.")
+    top_p: float = Field(default=1.0, gt=0, le=1, description="Nucleus sampling.")
 
 
 class OptimConfig(_Strict):
-    steps: int = Field(default=30, ge=0)
-    # Stop once this many attempts have been sampled (hinted re-rolls included), even before `steps`:
-    # how `mentor compare` gives both arms the same rollout budget.
-    rollout_budget: int | None = Field(default=None, ge=1)
-    lr: float = Field(default=2e-5, gt=0)
-    weight_decay: float = 0.0
-    epochs: int = Field(default=1, ge=1)  # optimisation passes over each batch
-    clip_eps: float = Field(default=0.2, gt=0)
-    kl_coef: float = Field(default=0.0, ge=0)
-    max_grad_norm: float = Field(default=1.0, gt=0)
-    std_tol: float = Field(default=1e-6, ge=0)  # a group whose reward std is below this carries no signal
-    scale_by_std: bool = True
+    steps: int = Field(default=30, ge=0, le=1_000_000, description="Training steps.")
+    rollout_budget: int | None = Field(
+        default=None, ge=1, description="Stop once this many attempts were sampled (rescue re-rolls included), "
+                                        "even before `steps`: how `mentor compare` matches budgets.")
+    lr: float = Field(default=2e-5, gt=0, le=1, description="AdamW learning rate.")
+    weight_decay: float = Field(default=0.0, ge=0, le=1, description="AdamW weight decay.")
+    epochs: int = Field(default=1, ge=1, le=100, description="Optimisation passes over each step's batch.")
+    clip_eps: float = Field(default=0.2, gt=0, le=10, description="PPO ratio clip for on-policy tokens.")
+    kl_coef: float = Field(default=0.0, ge=0, le=100, description="KL penalty to the initial policy (k3).")
+    max_grad_norm: float = Field(default=1.0, gt=0, description="Gradient clipping norm.")
+    scale_by_std: bool = Field(default=True, description="Divide group advantages by the group's std "
+                                                         "(GRPO); false is Dr. GRPO's mean-only baseline.")
 
 
 class RewardConfig(_Strict):
-    # "answer": extract 'Answer: <x>' and score with the task's verifier; "rubric": a rubric file.
-    kind: Literal["answer", "rubric"] = "answer"
-    rubric: str | None = None
-    answer_prefix: str = "Answer:"
+    kind: Literal["answer", "rubric"] = Field(
+        default="answer", description="answer: the task's verifier on the extracted final answer; rubric: a rubric file.")
+    rubric: str | None = Field(default=None, description="Rubric YAML or locked bundle, for kind: rubric.")
+    answer_prefix: str = Field(default="Answer:", description="The final-answer line's prefix, everywhere: "
+                                                              "prompt, grading, hints.")
 
 
 class EvalConfig(_Strict):
-    every: int = Field(default=10, ge=1)
-    size: int | None = None  # held-out tasks per evaluation; None = all held-out tasks
-    pass_k: int = Field(default=4, ge=1)
-    bootstrap: int = Field(default=1000, ge=100)
+    every: int = Field(default=10, ge=1, description="Held-out evaluation every this many steps (and at the end).")
+    size: int | None = Field(default=None, ge=1, description="Held-out tasks per evaluation; all when unset.")
+    pass_k: int = Field(default=4, ge=1, le=1024, description="k of the final pass@k.")
+    bootstrap: int = Field(default=1000, ge=100, le=1_000_000, description="Bootstrap resamples for intervals.")
 
 
 class CurriculumConfig(_Strict):
-    selector: PluginSpec = Field(default_factory=lambda: PluginSpec(name="uniform"))
-    budget: PluginSpec | None = None  # rollout allocator, e.g. {name: knapsack, args: {...}}
-
-
-class AdaptiveHintsConfig(_Strict):
-    """`hints.mode: adaptive`: each group gets just enough hinted attempts that it is expected to carry
-    a learning signal (mentor.hints.scaffold_size), from discounted per-bucket pass rates."""
-
-    # Hint the fewest attempts for which P(the whole group fails) is at most this. On the bundled
-    # student 0.05 with up to 7 of 8 hinted beat 0.15 with up to 6 (notes/hints.md).
-    target: float = Field(default=0.05, gt=0, lt=1)
-    forget: float = Field(default=0.5, ge=0, lt=1)  # per step, on the pass-rate counts (the student moves fast)
-    max_share: float = Field(default=0.875, gt=0, lt=1)  # at most this share of a group sees the hint
-    # Pass rates per bucket, or per prompt shape (the same problem with other numbers), or per solved
-    # shape (prompt and answer form: "# - # = → -#"), shrunk toward the bucket's rate with `strength`
-    # pseudo-attempts: a bucket hides tasks the hint cannot rescue.
-    by: Literal["bucket", "shape", "solved_shape"] = "bucket"
-    strength: float = Field(default=4.0, gt=0)
-    # Beta prior of the no-hint pass rate before any evidence; (1, 1) reads 0.5, so step 1 is hint-free.
-    # A pessimistic prior (mean 0.1) scaffolds step 1 as if the student were stuck.
-    prior: tuple[PositiveFloat, PositiveFloat] = (1.0, 1.0)
+    selector: PluginSpec = Field(default_factory=lambda: PluginSpec(name="signal"),
+                                 description="Which tasks to practise: signal | uniform | bayes | bandit.")
+    budget: PluginSpec | None = Field(default=None, description="Attempts per task: knapsack | fixed; "
+                                                                "unset: group_size each.")
 
 
 class HintsConfig(_Strict):
-    enabled: bool = False
-    source: PluginSpec = Field(default_factory=lambda: PluginSpec(name="ladder"))
-    max_level: int = Field(default=3, ge=1)
-    gamma_quantile: float = Field(default=0.9, gt=0, le=1)  # Guide-GRPO ratio shaping r/(r+γ)
-    # A fixed γ instead of the batch quantile (LUFFY's policy shaping uses 0.1). With γ at the 90th
-    # percentile a guided token the hint made likely (small r: the very token the student must learn)
-    # gets ~r/γ of the gradient; a small γ puts the steepest part of r/(r+γ) there instead.
-    gamma: float | None = Field(default=None, gt=0)
-    # Train a rescued group's failed no-hint attempts too (negative credit under their own, on-policy
-    # context) instead of replacing the group by its guided re-roll as Guide-GRPO does.
-    merge_failed: bool = False
-    # How guided tokens are weighted under the no-hint prompt: "guide" = Guide-GRPO's r/(r+γ) (bounded,
-    # but at most 1/4 of an on-policy token's gradient); "unit" = no importance correction (biased: as
-    # if the no-hint policy had sampled them; full-strength gradient). An ablation switch.
-    guided_weight: Literal["guide", "unit"] = "guide"
-    # When hints are given. "reroll": an all-fail group is re-sampled with an escalating hint in the
-    # same step (Guide-GRPO; the re-rolls cost extra rollouts). "staircase": no re-rolls; each
-    # difficulty bucket keeps a hint level that rises by one after an all-fail group and falls by one
-    # once a no-hint attempt of the bucket passes, and a scaffolded group splits its G attempts into
-    # no-hint ones and `staircase_share` hinted ones (budget-neutral: every step costs G per task).
-    # "adaptive": no re-rolls; before sampling, each group gets the fewest hinted attempts (at the top
-    # rung allowed) for which the whole group is expected to fail with probability <= adaptive.target,
-    # from per-bucket pass rates with and without the hint (budget-neutral; hints fade as the student
-    # passes on its own). "rescue": adaptive, and a group that still fails entirely gets one guided
-    # re-roll at the top rung (`reroll_share` of its size, extra rollouts), merged into the group.
-    mode: Literal["reroll", "staircase", "adaptive", "rescue"] = "reroll"
-    # Size of a guided re-roll as a share of the group (reroll and rescue modes): below 1 re-rolls fewer attempts,
-    # so a rescue costs less budget; with merge_failed the group's failed no-hint attempts fill it up.
-    reroll_share: float = Field(default=1.0, gt=0, le=1)
-    staircase_share: float = Field(default=0.5, gt=0, lt=1)
-    adaptive: AdaptiveHintsConfig = Field(default_factory=AdaptiveHintsConfig)
+    schedule: PluginSpec = Field(default_factory=lambda: PluginSpec(name="scaffold"),
+                                 description="Who sees a hint: scaffold (adaptive, plus one rescue re-roll) | none.")
+    source: PluginSpec = Field(
+        default_factory=lambda: PluginSpec(name="ladder", args={"levels": ["example:1", "example:3"],
+                                                                "match_answer": True}),
+        description="What the hint says: ladder (worked examples of the same solved shape) | llm (a tutor model).")
+    gamma: float = Field(default=0.1, gt=0, le=10, description="Guided tokens are trained under the no-hint "
+                                                               "prompt with the bounded shaping r/(r+gamma).")
 
 
 class CreditConfig(_Strict):
-    assigner: PluginSpec = Field(default_factory=lambda: PluginSpec(name="outcome"))
-    segmenter: PluginSpec | None = None  # step segmentation for step-level credit (default blank lines)
-    max_extra_rollouts: int = Field(default=64, ge=0)  # monte_carlo branch budget per step
-    # The judge that lists wrong steps, for `critique` (or min_form's critique step rewards): name is
-    # the backend (openai, local, scripted), args its settings (url, model, api_key_env, k, temperature,
-    # max_tokens, ...); mentor.credit_sources.build_critic checks them.
-    critic: PluginSpec | None = None
-    # min_form's per-step rewards: {name: monte_carlo, args: {k: 4}} or {name: critique, args: {combine: ...}}.
-    # Monte Carlo continuations share max_extra_rollouts and the rollout budget.
-    step_rewards: PluginSpec | None = None
+    assigner: PluginSpec = Field(default_factory=lambda: PluginSpec(name="prefix_tree"),
+                                 description="Token-level credit: prefix_tree | outcome | monte_carlo | critique | min_form.")
+    segmenter: PluginSpec | None = Field(default=None, description="Step boundaries for step-level credit "
+                                                                   "(default blank lines).")
+    max_extra_rollouts: int = Field(default=64, ge=0, description="Monte Carlo branches per step (they count "
+                                                                  "against the rollout budget).")
+    critic: PluginSpec | None = Field(default=None, description="Judge that lists wrong steps, for critique: "
+                                                                "openai | local | scripted.")
+    step_rewards: PluginSpec | None = Field(default=None, description="min_form's per-step rewards: "
+                                                                      "monte_carlo | critique.")
 
 
 class RunConfig(_Strict):
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, description="Seeds tasks, sampling and the teacher.")
     model: ModelConfig = Field(default_factory=ModelConfig)
     tasks: TasksConfig = Field(default_factory=TasksConfig)
     prompt: PromptConfig = Field(default_factory=PromptConfig)
@@ -191,14 +156,15 @@ class RunConfig(_Strict):
     curriculum: CurriculumConfig = Field(default_factory=CurriculumConfig)
     hints: HintsConfig = Field(default_factory=HintsConfig)
     credit: CreditConfig = Field(default_factory=CreditConfig)
-    checkpoint_every: int = Field(default=10, ge=0)  # 0: only at the end; resume replays later steps
+    checkpoint_every: int = Field(default=10, ge=0, description="Checkpoint every this many steps; 0: only at "
+                                                                 "the end (resume replays later steps from the store).")
 
     def hash(self) -> str:
-        """Identity of the run: what changes its course. With hints off, their settings change nothing,
-        so a control stays resumable (and comparable) while the teacher's hint settings are tuned."""
+        """Identity of the run: what changes its course. With hints off, their other settings change
+        nothing, so a control stays resumable (and comparable) while the teacher's settings are tuned."""
         data = self.model_dump(mode="json")
-        if not self.hints.enabled:
-            data["hints"] = {"enabled": False}
+        if self.hints.schedule.name == "none":
+            data["hints"] = {"schedule": {"name": "none"}}
         return _digest(data)
 
 
@@ -342,24 +308,42 @@ def build_config(
         raise _explain(exc, model, source) from None
 
 
-def load_config(
-    path: str | Path | None = None, overrides: list[str] | None = None, preset: str | None = None
-) -> RunConfig:
-    """Resolve a run configuration: preset, then file, then `--set` overrides, in that order."""
-    from mentor.presets import DEFAULT_PRESET, preset_data
+PRESETS_DIR = Path(__file__).parent / "presets"
 
-    # The default preset (the teacher on) underlies every run; named presets (comma-separated,
-    # e.g. "smoke,control") are merged on top of it in order, then the file, then --set.
-    data: dict[str, Any] = preset_data(DEFAULT_PRESET)
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
+
+
+def preset_data(name: str) -> dict[str, Any]:
+    """A preset: a YAML overlay shipped inside the package, applied on top of the schema's defaults."""
+    path = PRESETS_DIR / f"{name}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"unknown preset '{name}'.", where="--preset", fix=f"use one of: {', '.join(preset_names())}")
+    return read_yaml(path)
+
+
+def load_config(
+    path: str | Path | None = None, overrides: list[str] | None = None, preset: str | None = None,
+    *, overlay_last: str | None = None,
+) -> RunConfig:
+    """Resolve a run configuration: the schema's defaults (the recommended run), then the presets
+    (comma-separated), then the file, then `--set` overrides; `overlay_last` (a preset) goes on top of
+    all of them, which is how `mentor compare` makes its control vanilla GRPO whatever the file says."""
+    data: dict[str, Any] = RunConfig().model_dump(mode="json")
     for name in [p.strip() for p in (preset or "").split(",") if p.strip()]:
         data = _merge(data, preset_data(name))
-    source = f"preset '{preset}'" if preset else f"defaults (preset '{DEFAULT_PRESET}')"
+    source = f"preset '{preset}'" if preset else "defaults"
     if path is not None:
         data = _merge(data, read_yaml(path))
         source = str(path)
+    data = apply_overrides(json.loads(json.dumps(data)), overrides or [])
     if overrides:
         source = f"{source} + --set"
-    return build_config(data, overrides, source=source)
+    if overlay_last:
+        data = _merge(data, preset_data(overlay_last))
+        source = f"{source} + preset '{overlay_last}' (last)"
+    return build_config(data, None, source=source)
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+PASS = 1.0 - 1e-9  # an attempt passes when it earns full credit (scores are in [0, 1])
+
 
 @dataclass(frozen=True)
 class Task:
@@ -47,25 +49,6 @@ class Hint:
     # user/assistant exchange (how instruct models are used to seeing demonstrations); a plain-text
     # student sees `text`.
     shots: tuple[tuple[str, str], ...] = ()
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """One sampled completion of a task, with what is needed to train on it later.
-
-    `logprobs` are the sampling policy's log-probabilities of `completion_ids` under the prompt the
-    student actually saw (with the hint, if any): π_old in the GRPO ratio.
-    """
-
-    task_id: str
-    group: int  # index of the group (task occurrence) within its step
-    index: int  # index of the attempt within its group
-    text: str
-    completion_ids: tuple[int, ...]  # [T_i]
-    logprobs: tuple[float, ...]  # [T_i]
-    finished: bool  # ended with EOS rather than hitting max_new_tokens
-    hint: Hint | None = None
-    policy_version: int = 0
 
 
 @dataclass(frozen=True)
@@ -123,3 +106,48 @@ class Advantages:
 
     values: tuple[tuple[float, ...], ...]  # [B][T_i]
     info: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, eq=False)
+class Rollout:
+    """One attempt at a task, and everything each stage learned about it: the single record that flows
+    plan → sample → grade → rescue → credit → update → observe → commit. Stages return new records
+    (`dataclasses.replace`); store rows, selector outcomes and loss items are all computed from it.
+
+    `logprobs` are the sampling policy's log-probabilities of `completion_ids` under the prompt the
+    student actually saw (with the hint, if any): π_old in the GRPO ratio. Compared by identity (two
+    samples with the same text are still two attempts).
+    """
+
+    task: Task
+    group: int  # the task's group within its step
+    index: int  # position within the group
+    text: str
+    completion_ids: tuple[int, ...]  # [T]
+    logprobs: tuple[float, ...]  # [T]
+    finished: bool  # ended with EOS rather than hitting max_new_tokens
+    hint: Hint | None = None
+    policy_version: int = 0
+    grade: Grade | None = None  # set by the grade stage; score None = unscorable
+    advantages: tuple[float, ...] | None = None  # [T], set by credit; None = not trained
+
+    @property
+    def task_id(self) -> str:
+        return self.task.id
+
+    @property
+    def hinted(self) -> bool:
+        return self.hint is not None
+
+    @property
+    def score(self) -> float | None:
+        return None if self.grade is None else self.grade.score
+
+    @property
+    def passed(self) -> bool:
+        """Full credit: the one definition of "passed" (partial credit is not a pass)."""
+        return self.score is not None and self.score >= PASS
+
+    @property
+    def trained(self) -> bool:
+        return self.advantages is not None

@@ -20,18 +20,21 @@ import typer
 from mentor.config import RunConfig, load_config
 from mentor.errors import MentorError
 from mentor.stats import bootstrap_diff_ci
+from mentor.types import PASS
 
 ARMS = ("control", "mentor")
 
 
 def arm_configs(config: Path | None, overrides: Sequence[str], seed: int, steps: int) -> dict[str, RunConfig]:
-    """The two arms' configs: identical but for what the control turns off, and the budget."""
+    """The two arms' configs: identical but for what the control turns off, and the budget. The
+    control overlay goes on last, over the file and every override, so the control is always vanilla
+    GRPO (uniform selection, no hints, outcome credit) whatever the user's config turns on."""
     base = [*overrides, f"seed={seed}"]
-    control = load_config(config, [*base, f"optim.steps={steps}"], "control")
+    control = load_config(config, [*base, f"optim.steps={steps}"], overlay_last="control")
     budget = steps * control.sampling.tasks_per_step * control.sampling.group_size
     # Mentor's arm may take more (cheaper-in-rollouts) steps but never more rollouts than the control.
-    mentor = load_config(config, [*base, f"optim.steps={steps * 4}", f"optim.rollout_budget={budget}"], None)
-    if mentor.hints.enabled is False and mentor.curriculum.selector.name == "uniform":
+    mentor = load_config(config, [*base, f"optim.steps={steps * 4}", f"optim.rollout_budget={budget}"])
+    if mentor.hints.schedule.name == "none" and mentor.curriculum.selector.name == "uniform":
         raise MentorError("the Mentor arm is configured exactly like the control (no hints, uniform selection).",
                           where="--config", fix="enable hints or a selector in the config under comparison")
     return {"control": control, "mentor": mentor}
@@ -172,7 +175,7 @@ def _frontier_rows(labelled: Sequence[tuple[str, dict[str, Any]]]) -> list[tuple
         for a in run["attempts"]:
             if a["hint_level"] or a["reward"] is None:
                 continue
-            by.setdefault(run["buckets"].get(a["task_id"], "?"), []).append(float(a["reward"] >= 1.0))
+            by.setdefault(run["buckets"].get(a["task_id"], "?"), []).append(float(a["reward"] >= PASS))
         for bucket, vals in sorted(by.items()):
             rows.append((label, bucket, f"{np.mean(vals):.1%}", len(vals)))
     return rows
@@ -191,7 +194,7 @@ def compare_command(
     from rich.table import Table
 
     from mentor.report import write_report
-    from mentor.train.loop import train
+    from mentor.train.setup import train
 
     console = Console(stderr=True)
     try:

@@ -29,7 +29,7 @@ agree) or `Balance.dev(scores, labels)` (a small labelled split; the fitted mode
     combiner.rewards          # P(correct | votes) per attempt of the batch, None where all abstained
     combiner.reward({"judge": 0.8, "regex": None, ...})   # a new attempt, same model
 
-What the model assumes, and what breaks it (numbers in notes/combine.md): verifiers independent given
+What the model assumes, and what breaks it (numbers in docs/decisions/combine.md): verifiers independent given
 correctness (a block of verifiers that copy each other's mistakes reads as strong agreement and can
 outvote a good verifier); abstention uninformative about correctness (a verifier that abstains mostly
 on correct attempts biases its fitted accuracy: turn such abstention into a score of its own); and
@@ -51,7 +51,14 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from mentor.errors import InputError, MentorError
+from mentor.errors import InputError
+from mentor.grade.label_model import CombineError, _fit_label_model
+from mentor.grade.reward_transforms import (
+    _none_for_nan,
+    log_sigmoid_transform,
+    majority_vote,
+    reference_quantile,
+)
 
 __all__ = [
     "Balance",
@@ -87,12 +94,6 @@ _IDENTIFIABILITY_FIX = (
 )
 
 
-class CombineError(MentorError):
-    """The verifiers cannot be combined (too few usable ones, no shared signal, a bad class balance).
-
-    Kept here rather than in `mentor.errors` because only this module raises it; it is a `MentorError`,
-    so the CLI reports it like every other user-facing mistake (exit 2, the fix, no traceback).
-    """
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -334,8 +335,6 @@ class Combiner:
         return _none_for_nan(self.posteriors(x))[0]
 
 
-def _none_for_nan(p: NDArray[np.float64]) -> tuple[float | None, ...]:
-    return tuple(None if math.isnan(v) else float(v) for v in p.tolist())
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -379,82 +378,6 @@ def _cut(s: NDArray[np.float64], balance: float) -> tuple[float, float] | None:
     rates = (len(x) - np.searchsorted(x, u[1:], side="left")) / len(x)
     k = int(np.argmin(np.abs(rates - balance)))
     return float(u[1:][k]), float(rates[k])
-
-
-@dataclass(frozen=True)
-class _EM:
-    q: NDArray[np.float64]  # [n'] posterior P(y = 1) of the attempts with a vote
-    pi: float
-    tpr: NDArray[np.float64]  # [k]
-    tnr: NDArray[np.float64]  # [k]
-    iterations: int
-    converged: bool
-    log_likelihood: float
-
-
-def _posterior(v: NDArray[np.float64], m: NDArray[np.float64], pi: float, tpr: NDArray[np.float64],
-               tnr: NDArray[np.float64]) -> tuple[NDArray[np.float64], float]:
-    """E-step: P(y = 1 | observed votes) and the log-likelihood. Masked (abstained) terms are skipped."""
-    from scipy.special import expit
-
-    l1 = math.log(pi) + (m * (v * np.log(tpr) + (1 - v) * np.log1p(-tpr))).sum(axis=1)
-    l0 = math.log1p(-pi) + (m * (v * np.log1p(-tnr) + (1 - v) * np.log(tnr))).sum(axis=1)
-    return expit(l1 - l0), float(np.logaddexp(l1, l0).sum())
-
-
-def _em(v: NDArray[np.float64], m: NDArray[np.float64], q: NDArray[np.float64], fixed_pi: float | None,
-        smoothing: float, max_iter: int, tol: float) -> _EM:
-    """Dawid–Skene EM for two classes and binary votes, from an initial posterior `q`.
-
-    `v` [n', k] votes (0 where abstained), `m` [n', k] 1 where observed. The M-step adds `smoothing`
-    pseudo-votes to each side of each accuracy (a Beta prior), which keeps a perfect verifier's TPR off
-    exactly 1 (an infinite log-odds would make one vote overrule every other verifier for good).
-    """
-    pi = fixed_pi if fixed_pi is not None else float(np.clip(q.mean(), _EPS, 1 - _EPS))
-    prev: NDArray[np.float64] | None = None
-    ll = -math.inf
-    iterations = 0
-    converged = False
-    tpr = tnr = np.full(v.shape[1], 0.5)
-    while iterations < max_iter and not converged:
-        iterations += 1
-        if fixed_pi is None:
-            pi = float(np.clip(q.mean(), _EPS, 1 - _EPS))
-        w1 = q[:, None] * m
-        w0 = (1 - q)[:, None] * m
-        tpr = ((w1 * v).sum(0) + smoothing) / (w1.sum(0) + 2 * smoothing)
-        tnr = ((w0 * (1 - v)).sum(0) + smoothing) / (w0.sum(0) + 2 * smoothing)
-        tpr = np.clip(tpr, _EPS, 1 - _EPS)
-        tnr = np.clip(tnr, _EPS, 1 - _EPS)
-        q, ll = _posterior(v, m, pi, tpr, tnr)
-        params = np.concatenate([[pi], tpr, tnr])
-        converged = prev is not None and float(np.max(np.abs(params - prev))) < tol
-        prev = params
-    return _EM(q, pi, tpr, tnr, iterations, converged, ll)
-
-
-def _fit_label_model(v: NDArray[np.float64], m: NDArray[np.float64], fixed_pi: float | None, smoothing: float,
-                     max_iter: int, tol: float) -> _EM:
-    """EM from majority vote, then the guard against label switching.
-
-    The two-class model has a mirror solution (swap the classes, TPR ↔ 1 − TNR) with the same
-    likelihood when the prior is free. Majority-vote initialisation already starts on the side where
-    verifiers beat chance; if EM still ends where they are worse than chance on average (mean Youden's
-    J = TPR + TNR − 1 < 0), restart from the mirrored posterior and keep that if it beats chance.
-    """
-    q0 = (v * m).sum(1) / m.sum(1)  # share of positive votes among the verifiers that voted
-    em = _em(v, m, q0, fixed_pi, smoothing, max_iter, tol)
-    if float(np.mean(em.tpr + em.tnr - 1)) >= 0:
-        return em
-    flipped = _em(v, m, 1 - em.q, fixed_pi, smoothing, max_iter, tol)
-    if float(np.mean(flipped.tpr + flipped.tnr - 1)) >= 0:
-        return flipped
-    raise CombineError(
-        "the label model finds the verifiers worse than chance on average (mean TPR + TNR − 1 < 0), so it "
-        "cannot tell which class is 'correct'",
-        fix="check that a higher score means 'more correct' for every verifier (negate reversed ones), and "
-            "that the class balance is right",
-    )
 
 
 def fit_combiner(
@@ -593,70 +516,3 @@ def _select(names: tuple[str, ...], x: NDArray[np.float64], s: NDArray[np.float6
 # Baseline and transforms
 
 
-def majority_vote(votes: ArrayLike) -> tuple[float | None, ...]:
-    """The baseline: the share of non-abstaining verifiers voting 'correct' per attempt ([n, k] of 0/1/NaN).
-
-    None where all abstained. Thresholding it at 0.5 is majority vote; a tie is exactly 0.5.
-    """
-    v = np.asarray(votes, dtype=float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        share = np.nansum(v, axis=1) / (~np.isnan(v)).sum(axis=1)
-    return _none_for_nan(share)
-
-
-def reference_quantile(samples: Sequence[ArrayLike], quantile: float = 0.5) -> NDArray[np.float64]:
-    """Per-prompt reference rewards r_ref: a quantile of each prompt's reference rewards.
-
-    `samples[p]` holds the rewards of prompt p's reference (e.g. base-policy) completions, [s] or
-    [s, k] for k properties; None/NaN entries are ignored. Returns [P] or [P, k]; NaN where a prompt has
-    no reference reward (its transformed rewards then abstain).
-    """
-    if not 0.0 <= quantile <= 1.0:
-        raise InputError(f"quantile must be in [0, 1], got {quantile}", where="quantile", fix="e.g. 0.5")
-    out = []
-    for group in samples:
-        g = np.array(group, dtype=float)
-        if g.size == 0 or np.isnan(g).all(axis=0).any():
-            out.append(np.full(g.shape[1:] if g.ndim > 1 else (), np.nan))
-            continue
-        out.append(np.nanquantile(g, quantile, axis=0))
-    return np.array(out, dtype=float)
-
-
-def log_sigmoid_transform(r: ArrayLike, r_ref: ArrayLike) -> tuple[float | None, ...]:
-    """u = Σ_k log σ(r_k − r_ref,k): transformed rewards summed across properties (arXiv 2402.00742).
-
-    `r` is [n] (one property) or [n, k]; `r_ref` the reference reward of each attempt's prompt: a scalar,
-    [n] (one per attempt, shared by its properties), or [n, k]. Typically r_ref is a quantile of the
-    base policy's rewards on that prompt (`reference_quantile`), expanded to the prompt's attempts.
-
-    Why the transform: log σ saturates at 0 once r is well above the reference, so pushing an already
-    good property further earns almost nothing, while a property below its reference costs about
-    r − r_ref. Summed across properties this is a soft AND ("good in every property"): one excellent
-    property cannot buy off a bad one, unlike a plain sum of raw rewards. The transform is meant for
-    rewards on a logit-like scale (reward-model outputs); for probabilities p ∈ (0, 1) pass logit(p).
-
-    u ≤ 0 always. An attempt abstains (None) if any of its properties, or its reference, is missing:
-    "good in every property" cannot be judged with one property unknown, and a missing one is not a 0.
-    """
-    x = np.array(r, dtype=float)
-    if x.ndim == 1:
-        x = x[:, None]
-    if x.ndim != 2:
-        raise InputError(f"rewards must be [n] or [n, properties], got shape {x.shape}", where="r",
-                         fix="one row per attempt")
-    ref = np.array(r_ref, dtype=float)
-    if ref.ndim == 1:
-        if len(ref) != x.shape[0]:
-            raise InputError(f"r_ref has {len(ref)} entries for {x.shape[0]} attempts", where="r_ref",
-                             fix="give each attempt its prompt's reference reward (or an [n, k] array)")
-        ref = ref[:, None]
-    try:
-        diff = x - ref
-    except ValueError:
-        raise InputError(f"r_ref of shape {ref.shape} does not match rewards of shape {x.shape}", where="r_ref",
-                         fix="use a scalar, [n] or [n, k]") from None
-    with np.errstate(invalid="ignore"):  # NaN (a missing property) is handled below
-        u = -np.logaddexp(0.0, -diff)  # log σ(d), stable for large |d|
-    total = np.where(np.isnan(u).any(axis=1), np.nan, np.nansum(u, axis=1))
-    return _none_for_nan(total)

@@ -4,7 +4,7 @@
 - `mentor.integrations.verl`: a custom `compute_score` for verl and a parquet/JSONL data-prep helper.
 
 Neither adapter imports TRL or verl: both are written against those projects' documented call
-contracts (notes/integrations.md names the versions checked), so they import, and are tested,
+contracts (docs/integrations.md names the versions checked), so they import, and are tested,
 without either package installed.
 
 This module holds what the two adapters share, so that both read a dataset row the same way:
@@ -35,6 +35,7 @@ from mentor.grade.answer import answer_grade
 from mentor.grade.backends import JudgeBackend
 from mentor.grade.bundle import Bundle
 from mentor.grade.grader import Grader, load_grader
+from mentor.student.prompt import user_text
 from mentor.types import Grade, Task
 
 __all__ = [
@@ -105,14 +106,14 @@ def decode_task(encoded: str) -> Task:
 # ---------------------------------------------------------------------------------------- prompts
 
 
-def render_prompt(task: Task, prompt_cfg: PromptConfig) -> str | list[dict[str, str]]:
+def render_prompt(task: Task, prompt_cfg: PromptConfig, answer_prefix: str = "Answer:") -> str | list[dict[str, str]]:
     """What the student is shown, the way Mentor's own loop shows it (`PromptConfig`).
 
     Chat: system message (if any) then the templated task as the user turn; the trainer applies the
     tokenizer's chat template. Plain text: the templated task plus a newline, as Mentor's policy
     renders a plain prompt, so the model starts its answer on a fresh line.
     """
-    text = prompt_cfg.template.format(prompt=task.prompt)
+    text = user_text(prompt_cfg, answer_prefix, task.prompt)
     if not prompt_cfg.chat:
         return text + "\n"
     messages = [{"role": "system", "content": prompt_cfg.system}] if prompt_cfg.system else []

@@ -22,7 +22,7 @@ Either way `reward.stats` counts the failures (`reward.pop_metrics()` for a logg
 
 Not available through this adapter: Mentor's curriculum (GRPOTrainer samples its dataset with its own
 sampler), hints (re-rolls scored under the no-hint context need Mentor's loop) and step-level credit
-(TRL computes sequence-level advantages itself). See notes/integrations.md.
+(TRL computes sequence-level advantages itself). See docs/integrations.md.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ Mentor's options as `reward_kwargs` (`rubric`, `answer_prefix`, `judge`, `on_uns
     reward.custom_reward_function.name=compute_score
     +reward.custom_reward_function.reward_kwargs.rubric=/abs/path/rubric.yaml
 
-Not available through this adapter: Mentor's curriculum, hints and step-level credit (notes/integrations.md).
+Not available through this adapter: Mentor's curriculum, hints and step-level credit (docs/integrations.md).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mentor.store import STORE_NAME, open_readonly
+from mentor.store import open_readonly
 
 TIMING_KEYS = ("select", "sample", "grade", "hints", "credit", "update", "eval", "store")
 
@@ -150,13 +150,13 @@ def _fmt(v: Any) -> str:
 def selector_table(run: dict[str, Any]) -> str:
     """What the run's selector believed after its last step (its `summary()`), rebuilt from the
     stored plug-in spec and state; empty for a selector with no beliefs (uniform)."""
-    from mentor.curriculum import build_selector
+    from mentor.teacher.selectors import SELECTORS
 
     spec = run["plugins"].get("selector") or {}
-    state = run["steps"][-1]["state"].get("selector") if run["steps"] else None
+    state = run["steps"][-1]["state"].get("teacher", {}).get("selector") if run["steps"] else None
     if not spec or not state:
         return ""
-    selector = build_selector(spec["name"], spec.get("args") or {})
+    selector = SELECTORS.build(spec["name"], spec.get("args") or {})
     selector.load_state_dict(state)
     rows = selector.summary()
     if not rows:
@@ -218,7 +218,7 @@ def _attribution(run: dict[str, Any], limit: int = 6) -> str:
 
 def _tokenizer_for(cfg: Any) -> Any:
     if cfg.model.name == "tiny":
-        from mentor.testing import tiny_tokenizer
+        from mentor.student.tiny import tiny_tokenizer
 
         return tiny_tokenizer()
     if cfg.model.name == "smollm2-135m":
@@ -236,10 +236,6 @@ def _tokenizer_for(cfg: Any) -> Any:
 def write_report(run_dir: str | Path) -> Path:
     """Write `report.html` and PNG plots into the run directory (or a compare directory)."""
     run_dir = Path(run_dir)
-    if (run_dir / "compare.json").is_file() and not (run_dir / STORE_NAME).is_file():
-        from mentor.compare import write_compare_report
-
-        return write_compare_report(run_dir)
     run = load_run(run_dir)
     plots = run_dir / "plots"
     plots.mkdir(exist_ok=True)

@@ -252,7 +252,7 @@ def load_policy(cfg: ModelConfig) -> HFPolicy:
 
         model, tokenizer = load_bundled()
     elif cfg.name == "tiny":
-        from mentor.testing import tiny_model
+        from mentor.student.tiny import tiny_model
 
         model, tokenizer = tiny_model()
     else:

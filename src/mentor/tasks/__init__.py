@@ -1,14 +1,7 @@
-"""Task sources: a protocol, an explicit registry, and deterministic train/held-out splits."""
+"""Tasks: sources (reasoning-gym with levels, JSONL), the mix of a run, and validation."""
 
-from mentor.tasks.base import TASK_SOURCES, TaskSource, build_task_source, load_task_mix, register_task_source
-from mentor.tasks.validate import ValidationReport, validate_tasks
+from mentor.tasks.base import TaskSource
+from mentor.tasks.mix import TASK_SOURCES, build_task_source, load_task_mix
+from mentor.tasks.validate import validate_tasks
 
-__all__ = [
-    "TASK_SOURCES",
-    "TaskSource",
-    "ValidationReport",
-    "build_task_source",
-    "load_task_mix",
-    "register_task_source",
-    "validate_tasks",
-]
+__all__ = ["TASK_SOURCES", "TaskSource", "build_task_source", "load_task_mix", "validate_tasks"]

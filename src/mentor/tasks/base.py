@@ -1,4 +1,4 @@
-"""The task-source protocol and registry.
+"""The task-source protocol and the task mix.
 
 A source produces a deterministic list of tasks for (seed, split, n). Training and held-out tasks are
 drawn from disjoint seed streams (reasoning-gym) or disjoint slices of a shuffled file (JSONL), and the
@@ -7,12 +7,8 @@ mix removes any held-out prompt that also appears in training, so the held-out s
 
 from __future__ import annotations
 
-import random
-from collections.abc import Callable, Sequence
 from typing import Literal, Protocol
 
-from mentor.config import TasksConfig, TaskSpec
-from mentor.errors import TaskError
 from mentor.types import Task
 
 Split = Literal["train", "heldout"]
@@ -24,75 +20,3 @@ class TaskSource(Protocol):
     def tasks(self, split: Split, n: int, seed: int) -> list[Task]:
         """`n` tasks of `split`, identical for the same (split, n, seed)."""
         ...
-
-
-TaskSourceFactory = Callable[[TaskSpec], TaskSource]
-TASK_SOURCES: dict[str, TaskSourceFactory] = {}
-
-
-def register_task_source(name: str) -> Callable[[TaskSourceFactory], TaskSourceFactory]:
-    def deco(factory: TaskSourceFactory) -> TaskSourceFactory:
-        if name in TASK_SOURCES:
-            raise ValueError(f"task source '{name}' is already registered")
-        TASK_SOURCES[name] = factory
-        return factory
-
-    return deco
-
-
-def build_task_source(spec: TaskSpec) -> TaskSource:
-    _ensure_builtin_sources()
-    factory = TASK_SOURCES.get(spec.source)
-    if factory is None:
-        raise TaskError(
-            f"unknown task source '{spec.source}'.",
-            where="tasks.mix",
-            fix=f"use one of: {', '.join(sorted(TASK_SOURCES))}",
-        )
-    return factory(spec)
-
-
-def _ensure_builtin_sources() -> None:
-    # Imported here, explicitly, rather than discovered through import side effects elsewhere.
-    from mentor.tasks import jsonl, reasoning_gym  # noqa: F401
-
-
-def _split_counts(total: int, weights: Sequence[float]) -> list[int]:
-    raw = [total * w / sum(weights) for w in weights]
-    counts = [int(r) for r in raw]
-    for i in sorted(range(len(raw)), key=lambda i: raw[i] - counts[i], reverse=True)[: total - sum(counts)]:
-        counts[i] += 1
-    return counts
-
-
-def load_task_mix(cfg: TasksConfig, seed: int) -> tuple[list[Task], list[Task]]:
-    """Training pool and held-out set of the configured mix, disjoint by prompt."""
-    sources = [build_task_source(spec) for spec in cfg.mix]
-    weights = [spec.weight for spec in cfg.mix]
-    train: list[Task] = []
-    heldout: list[Task] = []
-    for source, n_train in zip(sources, _split_counts(cfg.train_size, weights), strict=True):
-        train.extend(source.tasks("train", n_train, seed))
-    # Over-draw held-out tasks, then drop any whose prompt training also has, from any source (small
-    # task spaces such as 1-digit arithmetic collide often; two files can share lines), and any repeats.
-    seen = {t.prompt for t in train}
-    for source, n_held in zip(sources, _split_counts(cfg.heldout_size, weights), strict=True):
-        kept: list[Task] = []
-        for task in source.tasks("heldout", n_held * 4, seed):
-            if task.prompt not in seen and len(kept) < n_held:
-                seen.add(task.prompt)
-                kept.append(task)
-        heldout.extend(kept)
-    if not heldout:
-        raise TaskError(
-            "every held-out task also appears in training.",
-            where="tasks",
-            fix="use a larger task space (more levels or terms) or a smaller tasks.train_size",
-        )
-    ids = [t.id for t in train + heldout]
-    if len(set(ids)) != len(ids):
-        raise TaskError("task ids are not unique across the mix.", where="tasks.mix",
-                        fix="give each JSONL task a unique 'id' (or drop the field to number them)")
-    # Interleave sources deterministically so a prefix of the pool is itself a mix.
-    random.Random(seed).shuffle(train)
-    return train, heldout

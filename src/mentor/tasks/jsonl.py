@@ -12,7 +12,7 @@ from pathlib import Path
 from mentor.config import TaskSpec
 from mentor.errors import TaskError
 from mentor.jsonl_io import read_json_objects
-from mentor.tasks.base import Split, register_task_source
+from mentor.tasks.base import Split
 from mentor.types import Task
 
 _ALLOWED = {"id", "prompt", "answer", "solution", "skills", "difficulty", "verifier", "meta"}
@@ -89,8 +89,3 @@ class JsonlSource:
         if n <= len(pool):
             return pool[:n]
         return pool  # a file smaller than asked is used whole, never repeated into the held-out set
-
-
-@register_task_source("jsonl")
-def _build(spec: TaskSpec) -> JsonlSource:
-    return JsonlSource(spec)

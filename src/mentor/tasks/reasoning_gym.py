@@ -11,7 +11,7 @@ from typing import Any
 
 from mentor.config import TaskSpec
 from mentor.errors import TaskError
-from mentor.tasks.base import Split, register_task_source
+from mentor.tasks.base import Split
 from mentor.types import Task
 
 # Seed streams: held-out tasks come from a seed range training never uses.
@@ -107,8 +107,3 @@ class ReasoningGymSource:
                     )
                 )
         return out
-
-
-@register_task_source("reasoning_gym")
-def _build(spec: TaskSpec) -> ReasoningGymSource:
-    return ReasoningGymSource(spec)

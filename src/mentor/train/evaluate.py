@@ -10,7 +10,8 @@ from mentor.errors import VerifierError
 from mentor.grade.answer import answer_grade
 from mentor.stats import bootstrap_mean_ci
 from mentor.store import EvalRow
-from mentor.types import Task
+from mentor.student.prompt import prompt_ids
+from mentor.types import PASS, Task
 
 
 def evaluate(policy: Any, tasks: Sequence[Task], cfg: RunConfig, *, step: int, rollouts: int,
@@ -24,7 +25,7 @@ def evaluate(policy: Any, tasks: Sequence[Task], cfg: RunConfig, *, step: int, r
     """
     grade = grade or (lambda task, text: answer_grade(task, text, cfg.reward.answer_prefix))
     tasks = list(tasks[: cfg.eval.size] if cfg.eval.size else tasks)
-    prompts = [policy.render(cfg.prompt.template.format(prompt=t.prompt), cfg.prompt) for t in tasks]
+    prompts = [prompt_ids(policy, cfg, t) for t in tasks]
     greedy = policy.sample(prompts, max_new_tokens=cfg.sampling.max_new_tokens, greedy=True)
     per_task: dict[str, float] = {}
     reasons: list[str] = []
@@ -55,7 +56,7 @@ def evaluate(policy: Any, tasks: Sequence[Task], cfg: RunConfig, *, step: int, r
             scores = [s for s in (grade(task, x.text).score for x in samples[i * k : (i + 1) * k]) if s is not None]
             if scores:
                 counted += 1
-                hits += any(s >= 1.0 for s in scores)
+                hits += any(s >= PASS for s in scores)
         pass_at_k = hits / counted if counted else None
     return EvalRow(step=step, rollouts=rollouts, accuracy=acc, ci_lo=lo, ci_hi=hi, pass_k=pass_at_k,
                    k=k if pass_at_k is not None else None, n=len(per_task), per_task=per_task)

@@ -5,10 +5,10 @@ contribute nothing and, because the loss is normalised by the number of tokens t
 signal, they do not dilute it either.
 
 Guided attempts (sampled with a hint) are scored under the **no-hint** prompt. Their importance
-ratio r = π_θ(o_t | q, o_<t) / π_old(o_t | q, h, o_<t) is shaped as r / (r + γ) with γ the
-`gamma_quantile` of those ratios in the batch (Guide-GRPO) or a fixed `gamma` (LUFFY's policy
-shaping), without clipping: bounded in [0, 1), so a
-token the no-hint policy finds very unlikely cannot blow up the update. Ordinary tokens use the usual
+ratio r = π_θ(o_t | q, o_<t) / π_old(o_t | q, h, o_<t) is shaped as r / (r + γ) with a fixed γ
+(LUFFY's policy shaping; Guide-GRPO takes a batch quantile, which measured worse here:
+docs/decisions/hints.md), without clipping: bounded in [0, 1), so a token the no-hint policy finds
+very unlikely cannot blow up the update. Ordinary tokens use the usual
 clipped ratio against the policy that sampled them.
 """
 
@@ -51,10 +51,8 @@ def grpo_update(
     cfg: OptimConfig,
     *,
     temperature: float = 1.0,
-    gamma_quantile: float = 0.9,
-    gamma: float | None = None,
+    gamma: float = 0.1,
     reference: Any | None = None,
-    guided_weight: str = "guide",
 ) -> dict[str, float]:
     """Run `cfg.epochs` optimisation passes over `items`; returns metrics of the last pass."""
     live = [it for it in items if any(abs(a) > 0 for a in it.advantages)]
@@ -72,8 +70,6 @@ def grpo_update(
 
     for _ in range(cfg.epochs):
         optimizer.zero_grad(set_to_none=True)
-        # Forward every group first (keeping graphs: a few GB at most on the default batch), so γ
-        # can be read off this pass's guided ratios without a second forward.
         logps: dict[int, list[torch.Tensor]] = {}
         for key, members in groups.items():
             logps[key] = policy.completion_logprobs(
@@ -85,17 +81,6 @@ def grpo_update(
                     with torch.no_grad():
                         ref_logp[key] = [lp.detach() for lp in reference.completion_logprobs(
                             members[0].prompt_ids, [m.completion_ids for m in members], temperature)]
-        guided_ratios = [
-            torch.exp(lp.detach() - torch.tensor(m.sample_logprobs, dtype=torch.float32))
-            for key, members in groups.items()
-            for m, lp in zip(members, logps[key], strict=True)
-            if m.guided
-        ]
-        if gamma is not None:
-            shape_gamma = gamma
-        else:
-            shape_gamma = max(float(torch.quantile(torch.cat(guided_ratios), gamma_quantile)), 1e-6) if guided_ratios else 1.0
-
         loss = torch.zeros(())
         clipped, guided_tokens, ratio_sum = 0, 0, 0.0
         for key, members in groups.items():
@@ -104,10 +89,7 @@ def grpo_update(
                 if item.guided:
                     log_ratio = logp - torch.tensor(item.sample_logprobs, dtype=torch.float32)
                     ratio = torch.exp(log_ratio.detach())  # for the metrics only
-                    if guided_weight == "unit":
-                        per_token = -torch.exp(logp - logp.detach()) * adv  # value 1, gradient ∇log π
-                    else:
-                        per_token = -shape_guided_log_ratio(log_ratio, shape_gamma) * adv
+                    per_token = -shape_guided_log_ratio(log_ratio, gamma) * adv
                     guided_tokens += len(adv)
                 else:
                     ratio = torch.exp(logp - old[key][j])
@@ -131,7 +113,7 @@ def grpo_update(
             clip_frac=clipped / n_tokens,
             mean_ratio=ratio_sum / n_tokens,
             guided_tokens=float(guided_tokens),
-            guided_gamma=float(shape_gamma),
+            guided_gamma=float(gamma),
             trained_tokens=float(n_tokens),
         )
     policy.sync_sampler()

@@ -1,0 +1,71 @@
+"""What the teacher learns from one graded group: `GroupOutcome`, computed from rollouts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from mentor.types import PASS, Rollout, Task
+
+
+@dataclass(frozen=True)
+class GroupOutcome:
+    """The graded result of one group (one task occurrence) in a step."""
+
+    task: Task
+    rewards: tuple[float | None, ...]  # [G]; None = unscorable, ignored everywhere here
+    passed: int  # rewards with full credit (types.PASS)
+    scored: int  # non-None rewards
+    mean_abs_advantage: float  # for the bandit
+    hinted: bool = False  # from a hinted re-roll: not evidence of no-hint difficulty (module doc)
+
+    @classmethod
+    def from_rewards(
+        cls,
+        task: Task,
+        rewards: Sequence[float | None],
+        mean_abs_advantage: float,
+        *,
+        hinted: bool = False,
+    ) -> GroupOutcome:
+        scored = [r for r in rewards if r is not None]
+        return cls(
+            task=task,
+            rewards=tuple(rewards),
+            passed=sum(r >= PASS for r in scored),
+            scored=len(scored),
+            mean_abs_advantage=float(mean_abs_advantage),
+            hinted=hinted,
+        )
+
+
+def outcomes_of(group: Sequence[Rollout]) -> list[GroupOutcome]:
+    """What the selector learns from one graded, credited group: its no-hint attempts, always (even
+    all-fail: that failure *is* the difficulty evidence), and, when part of the group saw a hint, those
+    attempts as a second outcome with `hinted=True`, which selectors keep out of difficulty estimates.
+    Each carries the mean |advantage| of its own trained attempts (for the bandit)."""
+    task = group[0].task
+    parts = [(False, [r for r in group if not r.hinted])]
+    if any(r.hinted for r in group):
+        parts.append((True, [r for r in group if r.hinted]))
+    out = []
+    for hinted, members in parts:
+        trained = [r.advantages for r in members if r.advantages is not None]
+        mean_abs = float(np.mean([np.mean(np.abs(a)) if len(a) else 0.0 for a in trained])) if trained else 0.0
+        out.append(GroupOutcome.from_rewards(task, [r.score for r in members], mean_abs, hinted=hinted))
+    return out
+
+
+def _evidence(outcomes: Sequence[GroupOutcome]) -> list[GroupOutcome]:
+    """The outcomes that count as no-hint difficulty evidence."""
+    return [o for o in outcomes if not o.hinted and o.scored > 0]
+
+
+def groups_of(rollouts: Sequence[Rollout]) -> list[list[Rollout]]:
+    """Rollouts by group, in the order the groups first appear, each in index order."""
+    by: dict[int, list[Rollout]] = {}
+    for r in rollouts:
+        by.setdefault(r.group, []).append(r)
+    return [sorted(g, key=lambda r: r.index) for g in by.values()]
