@@ -45,7 +45,7 @@ def main() -> None:
 
     from mentor.config import load_config
     from mentor.stats import bootstrap_diff_ci
-    from mentor.train.loop import train
+    from mentor.train.setup import train
 
     results: dict[str, dict] = {}
     for name in args.assigners:

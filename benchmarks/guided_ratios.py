@@ -28,29 +28,35 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tasks", type=int, default=12)
     ap.add_argument("--group", type=int, default=8)
-    ap.add_argument("--level", type=int, default=2, help="ladder rung of the default Mentor preset (2: three examples)")
+    ap.add_argument("--level", type=int, default=2, help="rung of the default hint source, the ladder [example:1, example:3] (2: three examples)")
     args = ap.parse_args()
 
     from mentor.config import load_config
-    from mentor.train.loop import PASS, build_run, prompt_ids, sample_groups
+    from mentor.student.prompt import prompt_ids
+    from mentor.teacher import GroupPlan
+    from mentor.train.loop import grade, sample
+    from mentor.train.setup import build_run
 
-    cfg = load_config(None, ["checkpoint_every=0"])
+    cfg = load_config(None, ["checkpoint_every=0"])  # the schema's defaults are the Mentor run
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
         run = build_run(cfg, tmp)
         rng = np.random.default_rng(0)
-        tasks = run.pool[: args.tasks]
-        hints = [run.hints.hint(t, args.level, [], run.pool, rng) for t in tasks]
-        groups = sample_groups(run, tasks, [args.group] * len(tasks), hints)
+        pool = run.teacher.pool
+        source = run.teacher.schedule.source  # the run's hint source (the default ladder)
+        tasks = pool[: args.tasks]
+        plans = [GroupPlan(task, i, (source.hint(task, args.level, [], pool, rng),) * args.group)
+                 for i, task in enumerate(tasks)]
+        rollouts = grade(run, sample(run, plans))
         ratios, correct = [], 0
-        for task, attempts in zip(tasks, groups, strict=True):
-            for a in attempts:
-                if (run.grade(task, a.text).score or 0.0) < PASS:
-                    continue
-                correct += 1
-                with torch.no_grad():
-                    [lp] = run.policy.completion_logprobs(prompt_ids(run, task, None), [a.completion_ids])
-                ratios.extend(torch.exp(lp - torch.tensor(a.logprobs)).tolist())
+        for a in rollouts:
+            if not a.passed:  # full credit only (mentor.types.PASS)
+                continue
+            correct += 1
+            with torch.no_grad():
+                [lp] = run.policy.completion_logprobs(prompt_ids(run.policy, run.cfg, a.task, None),
+                                                      [a.completion_ids])
+            ratios.extend(torch.exp(lp - torch.tensor(a.logprobs)).tolist())
         run.store.close()
     r = np.asarray(ratios)
     if not len(r):

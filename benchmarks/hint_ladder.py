@@ -44,32 +44,37 @@ def main() -> None:
     import tempfile
 
     from mentor.config import load_config
-    from mentor.hints import build_hint_source
-    from mentor.train.loop import build_run, prompt_ids
+    from mentor.student.prompt import prompt_ids
+    from mentor.teacher.hints import HINT_SOURCES
+    from mentor.train.setup import build_run
+    from mentor.types import PASS
 
     cfg = load_config(None, [f"sampling.temperature={args.temperature}"], "control")
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
         run = build_run(cfg, tmp)
-        tasks = [t for t in run.pool if not args.negative or (t.answer or "").startswith("-")][: args.tasks]
+        pool = run.teacher.pool
+        prefix = cfg.reward.answer_prefix  # one prefix for the prompt, the grader and the hints
+        tasks = [t for t in pool if not args.negative or (t.answer or "").startswith("-")][: args.tasks]
         negative = np.array([(t.answer or "").startswith("-") for t in tasks])
         matches = {"bucket": {"match_shape": False}, "shape": {"match_shape": True},
                    "answer": {"match_shape": True, "match_answer": True}}
         rungs: list[tuple[str, Any]] = [("no hint", [None] * len(tasks))]
         for level, name in enumerate(args.levels, start=1):
             for match in args.match if name.startswith("example") else args.match[-1:]:
-                ladder = build_hint_source("ladder", {"levels": args.levels, **matches[match]})
+                ladder = HINT_SOURCES.build("ladder", {"levels": args.levels, **matches[match]},
+                                            answer_prefix=prefix)
                 rng = np.random.default_rng(level)
                 label = f"{name} ({match})" if name.startswith("example") else name
-                rungs.append((label, [ladder.hint(t, level, [], run.pool, rng) for t in tasks]))
+                rungs.append((label, [ladder.hint(t, level, [], pool, rng) for t in tasks]))
         if args.llm:
-            tutor = build_hint_source("llm", {"backend": args.llm, **(
-                {"url": args.llm_url, "model": args.llm_model} if args.llm == "openai" else {})})
+            tutor = HINT_SOURCES.build("llm", {"backend": args.llm, **(
+                {"url": args.llm_url, "model": args.llm_model} if args.llm == "openai" else {})}, answer_prefix=prefix)
 
             def llm_hints(failed: dict[int, str]) -> list:
                 t0 = time.perf_counter()
                 rng = np.random.default_rng(0)
-                out = [tutor.hint(t, tutor.levels, [failed[i]] if i in failed else [], run.pool, rng)
+                out = [tutor.hint(t, tutor.levels, [failed[i]] if i in failed else [], pool, rng)
                        for i, t in enumerate(tasks)]
                 given = [h.text for h in out if h is not None]
                 print(f"llm tutor ({args.llm}): {len(given)} of {len(tasks)} tasks hinted, {tutor.rejected} "
@@ -85,13 +90,14 @@ def main() -> None:
             if callable(hints):
                 hints = hints(failed)
             t0 = time.perf_counter()
-            prompts = [prompt_ids(run, t, h) for t, h in zip(tasks, hints, strict=True) for _ in range(args.group)]
+            prompts = [prompt_ids(run.policy, cfg, t, h) for t, h in zip(tasks, hints, strict=True)
+                       for _ in range(args.group)]
             samples = run.policy.sample(prompts, max_new_tokens=cfg.sampling.max_new_tokens,
                                         temperature=cfg.sampling.temperature)
             grades = [run.grade(tasks[i // args.group], s.text) for i, s in enumerate(samples)]
             if name == "no hint":
                 for i, (s_, g) in enumerate(zip(samples, grades, strict=True)):
-                    if (g.score or 0.0) < 1.0:
+                    if (g.score or 0.0) < PASS:  # not full credit
                         failed.setdefault(i // args.group, s_.text)
             scores = np.array([g.score or 0.0 for g in grades]).reshape(len(tasks), args.group)
             fmt = np.mean([g.extracted is not None for g in grades])

@@ -28,8 +28,9 @@ def measured_rates(run_dir: str) -> tuple[dict[str, tuple[float, float]], dict[s
     """(rates per solved-shape category, rates per bucket, the run's config), each rate the mean of a
     Beta(1, 1) posterior over all the run's scored attempts without / with a hint."""
     from mentor.config import RunConfig
-    from mentor.curriculum import task_category
     from mentor.store import open_readonly
+    from mentor.teacher.categories import task_category
+    from mentor.types import PASS
 
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     with open_readonly(run_dir) as store:
@@ -41,7 +42,7 @@ def measured_rates(run_dir: str) -> tuple[dict[str, tuple[float, float]], dict[s
             t = tasks[a["task_id"]]
             i = 2 if a["hint_level"] else 0
             for key in (task_category(t, "solved_shape"), t.bucket):
-                counts[key][i] += a["reward"] >= 1.0
+                counts[key][i] += a["reward"] >= PASS
                 counts[key][i + 1] += 1
 
     def rate(c: list[int]) -> tuple[float, float]:
@@ -55,14 +56,15 @@ def measured_rates(run_dir: str) -> tuple[dict[str, tuple[float, float]], dict[s
 def simulate(make_selector: Any, pool: list[Any], truth: dict[str, tuple[float, float]], cfg: Any,
              steps: int, seed: int) -> float:
     """Share of mixed groups over `steps` steps of select → scaffold → sample → update."""
-    from mentor.curriculum import GroupOutcome, SelectorContext
-    from mentor.hints import PassRates
-    from mentor.train.loop import _rate_keys, scaffold_planner
+    from mentor.teacher.hints import SCHEDULES
+    from mentor.teacher.outcomes import GroupOutcome
+    from mentor.teacher.selectors import SelectorContext
 
     g, k = cfg.sampling.group_size, cfg.sampling.tasks_per_step
-    rates = PassRates(forget=cfg.hints.adaptive.forget, prior=cfg.hints.adaptive.prior,
-                      strength=cfg.hints.adaptive.strength)
-    plan = scaffold_planner(cfg, rates)
+    # the run's scaffold schedule, fresh per seed: its pass rates, keys, prior, target and max share
+    # (it never asks its source for a hint here: only how many of a group would see one)
+    scaffold = SCHEDULES.build("scaffold", cfg.hints.schedule.args, source=hint_source(cfg))
+    rates, plan = scaffold.rates, scaffold.hinted
     selector = make_selector(SelectorContext(group_size=g, hinted=plan))
     rng, student = np.random.default_rng([seed, 0]), np.random.default_rng([seed, 1])
     mixed = []
@@ -77,13 +79,34 @@ def simulate(make_selector: Any, pool: list[Any], truth: dict[str, tuple[float, 
             if h:
                 outcomes.append(GroupOutcome.from_rewards(task, [1.0] * hinted + [0.0] * (h - hinted), 0.0, hinted=True))
             # the scaffold's own estimates, under the keys its planner reads (and their bucket), as the loop keeps them
-            key, parent = _rate_keys(cfg, task)
+            key, parent = scaffold._keys(task)
             for rate_key in (key,) if parent is None else (key, parent):
                 seen[rate_key, False] += [True] * plain + [False] * (g - h - plain)
                 seen[rate_key, True] += [True] * hinted + [False] * (h - hinted)
         selector.update(outcomes)
         rates.update(seen)
     return float(np.mean(mixed))
+
+
+def hint_source(cfg: Any) -> Any:
+    """The run's hint source when it is the (cheap) ladder, else a default ladder: the simulation only
+    needs the scaffold's sizes, which do not depend on the source."""
+    from mentor.teacher.hints import HINT_SOURCES
+
+    spec = cfg.hints.source
+    args = spec.args if spec.name == "ladder" else {}
+    return HINT_SOURCES.build("ladder", args, answer_prefix=cfg.reward.answer_prefix)
+
+
+def with_scaffold(cfg: Any) -> Any:
+    """The run's config with the scaffold schedule on: its own scaffold args if it ran one, the
+    schema's defaults if it ran without hints (a control)."""
+    from mentor.config import PluginSpec
+
+    if cfg.hints.schedule.name == "scaffold":
+        return cfg
+    hints = cfg.hints.model_copy(update={"schedule": PluginSpec(name="scaffold")})
+    return cfg.model_copy(update={"hints": hints})
 
 
 def main() -> None:
@@ -93,23 +116,25 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=20)
     args = ap.parse_args()
 
-    from mentor.curriculum import build_selector, task_category
     from mentor.tasks import load_task_mix
+    from mentor.teacher.categories import task_category
+    from mentor.teacher.selectors import SELECTORS
 
     cats, buckets, cfg = measured_rates(args.from_run)
-    cfg = cfg.model_copy(update={"hints": cfg.hints.model_copy(update={"enabled": True, "mode": "adaptive"})})
+    cfg = with_scaffold(cfg)
     pool, _ = load_task_mix(cfg.tasks, cfg.seed)
     truth = {t.id: cats.get(task_category(t, "solved_shape"), buckets.get(t.bucket, (0.5, 0.5))) for t in pool}
     print(f"{len(pool)} tasks; rates from {args.from_run}: {len(cats)} solved shapes, "
           f"mean plain {np.mean([p for p, _ in truth.values()]):.2f}, hinted {np.mean([q for _, q in truth.values()]):.2f}")
     arms: list[tuple[str, Any]] = [
-        ("uniform", lambda ctx: build_selector("uniform", {})),
-        ("bayes, implicit by shape", lambda ctx: build_selector("bayes", {"implicit_by": "shape", "rho": 0.5})),
+        ("uniform", lambda ctx: SELECTORS.build("uniform", {})),
+        ("bayes, implicit by shape", lambda ctx: SELECTORS.build("bayes", {"implicit_by": "shape", "rho": 0.5})),
     ]
     for by in ("shape", "solved_shape"):
         for sharp in (4.0, 8.0, 16.0):
             arms.append((f"signal by {by}, sharpness {sharp:g}",
-                         lambda ctx, by=by, sharp=sharp: build_selector("signal", {"by": by, "sharpness": sharp}, ctx)))
+                         lambda ctx, by=by, sharp=sharp: SELECTORS.build("signal", {"by": by, "sharpness": sharp},
+                                                                         context=ctx)))
     results = {}
     for name, make in arms:
         shares = [simulate(make, pool, truth, cfg, args.steps, s) for s in range(args.seeds)]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from mentor.config import load_config
-from mentor.train.loop import train
+from mentor.train.setup import train
 
 MONTE_CARLO = ["credit.assigner={name: monte_carlo, args: {k: 2}}", "credit.segmenter={name: lines}"]
 
@@ -34,10 +34,12 @@ def test_budget_is_never_exceeded(tmp_path, signal_rubric, budget, preset, extra
 
 
 def test_assigners_the_loop_cannot_feed_are_refused_up_front(mentor_cli, tmp_path) -> None:
-    for name in ("critique", "min_form"):
+    # each error names what the assigner needs and the config key that is missing it
+    for name, needs, key in (("critique", "critique credit needs a critic", "credit.critic"),
+                             ("min_form", "credit assigner 'min_form' needs", "credit.step_rewards")):
         r = mentor_cli("train", "--preset", "smoke", "--run-dir", str(tmp_path / name),
                        "--set", f"credit.assigner.name={name}")
         assert r.returncode == 2, r
         assert "Traceback" not in r.output
-        assert f"credit assigner '{name}' needs" in r.stderr and "credit.assigner.name" in r.stderr, r
+        assert needs in r.stderr and f"{key} is not set" in r.stderr, r
         assert not (tmp_path / name / "run.sqlite").exists()  # refused before anything was written

@@ -8,22 +8,20 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from mentor.credit import (
-    ASSIGNERS,
+from mentor.errors import JudgeError, MentorError
+from mentor.teacher.credit import ASSIGNERS, SEGMENTERS
+from mentor.teacher.credit.base import (
     CreditContext,
     CritiqueResult,
     Group,
     StepFlag,
-    build_assigner,
-    combine_flags,
     group_advantages,
     has_signal,
-    prefix_tree_values,
-    soft_min_values,
 )
-from mentor.errors import JudgeError, MentorError
-from mentor.segment import build_segmenter
-from mentor.types import Attempt, StepSpan, Task
+from mentor.teacher.credit.critique import combine_flags
+from mentor.teacher.credit.min_form import soft_min_values
+from mentor.teacher.credit.prefix_tree import prefix_tree_values
+from mentor.types import Rollout, StepSpan, Task
 
 TASK = Task(id="t1", prompt="2+3*4?", answer="14")
 
@@ -36,10 +34,10 @@ class CharTokenizer:
 TOK = CharTokenizer()
 
 
-def attempt(text: str = "", ids: Sequence[int] | None = None, index: int = 0, group: int = 0) -> Attempt:
+def attempt(text: str = "", ids: Sequence[int] | None = None, index: int = 0, group: int = 0) -> Rollout:
     ids = tuple(ord(c) for c in text) if ids is None else tuple(ids)
-    return Attempt(
-        task_id=TASK.id,
+    return Rollout(
+        task=TASK,
         group=group,
         index=index,
         text=text,
@@ -54,7 +52,7 @@ def group_of(texts: Sequence[str], rewards: Sequence[float | None], task: Task =
 
 
 def ctx(**kw: object) -> CreditContext:
-    return CreditContext(tokenizer=TOK, segmenter=build_segmenter("blank_lines"), **kw)  # type: ignore[arg-type]
+    return CreditContext(tokenizer=TOK, segmenter=SEGMENTERS.build("blank_lines"), **kw)  # type: ignore[arg-type]
 
 
 # A shared, correct prefix of two steps; the attempts differ only at the third step.
@@ -71,7 +69,7 @@ def test_no_signal_detected_with_tolerance() -> None:
     assert has_signal([1, 1, 1, 0], 1e-6)
     assert not has_signal([1, None], 1e-6)  # one scorable attempt: nothing to compare with
     g = group_of(["ab", "cde", "f", "gh"], [1, 1, 1, 1 - 1e-9])
-    adv = build_assigner("outcome", {}).assign([g], ctx())
+    adv = ASSIGNERS.build("outcome", {}).assign([g], ctx())
     assert adv.values == ((0.0, 0.0), (0.0, 0.0, 0.0), (0.0,), (0.0, 0.0))
     assert adv.info["groups_with_signal"] == 0
 
@@ -79,7 +77,7 @@ def test_no_signal_detected_with_tolerance() -> None:
 def test_unscorable_excluded_from_baseline() -> None:
     g = group_of(["ab", "c", "de", "f"], [1.0, 0.0, None, 1.0])
     mean, std = 2 / 3, math.sqrt(2 / 9)  # over the three scorable rewards only
-    adv = build_assigner("outcome", {}).assign([g], ctx())
+    adv = ASSIGNERS.build("outcome", {}).assign([g], ctx())
     assert adv.values[2] == (0.0, 0.0)
     assert adv.values[0] == pytest.approx(((1 - mean) / std,) * 2)
     assert adv.values[1] == pytest.approx(((0 - mean) / std,))
@@ -89,7 +87,7 @@ def test_unscorable_excluded_from_baseline() -> None:
 def test_outcome_rows_flattened_in_group_order() -> None:
     g1 = group_of(["ab", "c"], [1.0, 0.0])
     g2 = group_of(["xyz", "w"], [0.0, 0.0])
-    adv = build_assigner("outcome", {}).assign([g1, g2], ctx())
+    adv = ASSIGNERS.build("outcome", {}).assign([g1, g2], ctx())
     assert adv.values == ((1.0, 1.0), (-1.0,), (0.0, 0.0, 0.0), (0.0,))
     info = adv.info
     assert (info["assigner"], info["args"], info["extra_rollouts"], info["judge_calls"]) == (
@@ -119,7 +117,7 @@ def test_prefix_tree_values_and_branch_terms_by_hand() -> None:
     assert vals[2] == pytest.approx([0, 0, -0.25, -0.25])
 
     g = Group(TASK, tuple(attempt(ids=s, index=i) for i, s in enumerate(seqs)), tuple(rewards))
-    adv = build_assigner("prefix_tree", {}).assign([g], CreditContext(tokenizer=None, scale_by_std=False))
+    adv = ASSIGNERS.build("prefix_tree", {}).assign([g], CreditContext(tokenizer=None, scale_by_std=False))
     # Token 0 (the shared "1") gets no branch term; token 1 is the first token after the branch at
     # (1,) and gets V(s_2) − V(s_1); token 2 is the first after the branch at (1,2) for A and B.
     assert adv.values[0] == pytest.approx([0.75, 0.75 + 0.25, 0.75 + 0.5])
@@ -129,14 +127,14 @@ def test_prefix_tree_values_and_branch_terms_by_hand() -> None:
     assert adv.info["step_credit"][0] == (0, [(1, 2, pytest.approx(0.25)), (2, 3, pytest.approx(0.5))])
 
     # With the z-score both terms scale by 1/σ together.
-    z = build_assigner("prefix_tree", {}).assign([g], CreditContext(tokenizer=None))
+    z = ASSIGNERS.build("prefix_tree", {}).assign([g], CreditContext(tokenizer=None))
     sigma = float(np.std(rewards))
     assert np.allclose(np.array(z.values[0]) * sigma, adv.values[0])
 
 
 def test_prefix_tree_shared_correct_prefix_gets_no_step_credit() -> None:
     g = group_of([GOOD, BAD, GOOD, BAD], [1.0, 0.0, 1.0, 0.0])
-    adv = build_assigner("prefix_tree", {}).assign([g], ctx())
+    adv = ASSIGNERS.build("prefix_tree", {}).assign([g], ctx())
     row = np.array(adv.values[1])
     assert np.allclose(row[: LAST[0]], -1.0)  # the prefix keeps only the outcome advantage
     credit = dict(adv.info["step_credit"])[1]
@@ -149,7 +147,7 @@ def test_prefix_tree_unscorable_attempt_not_in_tree() -> None:
     # C (unscorable) shares A's branch; if it were in the tree it would pull V(1,2) down.
     seqs = [(1, 2), (1, 3), (1, 2)]
     g = Group(TASK, tuple(attempt(ids=s, index=i) for i, s in enumerate(seqs)), (1.0, 0.0, None))
-    adv = build_assigner("prefix_tree", {}).assign([g], CreditContext(tokenizer=None, scale_by_std=False))
+    adv = ASSIGNERS.build("prefix_tree", {}).assign([g], CreditContext(tokenizer=None, scale_by_std=False))
     assert adv.values[0] == pytest.approx([0.5, 1.0])
     assert adv.values[2] == (0.0, 0.0)
 
@@ -173,7 +171,7 @@ class FakeRollout:
 def test_monte_carlo_blames_the_wrong_step_and_shares_prefixes() -> None:
     roll = FakeRollout()
     g = group_of([GOOD, BAD, GOOD, BAD], [1.0, 0.0, 1.0, 0.0])
-    adv = build_assigner("monte_carlo", {"k": 4}).assign([g], ctx(rollout=roll))
+    adv = ASSIGNERS.build("monte_carlo", {"k": 4}).assign([g], ctx(rollout=roll))
     # Two boundaries, shared by all four attempts: sampled once each.
     assert len(roll.calls) == 2 and adv.info["extra_rollouts"] == 8
     # V: mean 0.5 → 0.5 → 0.5 → r; σ = 0.5. Prefix steps 0, the last step ±1.
@@ -192,7 +190,7 @@ def test_monte_carlo_respects_budget_and_counts_rollouts() -> None:
     # k=2, budget 6: attempt 0 needs 2 prefixes (4 rollouts); attempt 1 needs 1 new ("a\n\nx\n\n"; "a\n\n"
     # is shared): 2 more = 6; attempt 2 needs 1 new, over budget: branching stops. Attempt 3's
     # prefixes were all sampled for attempt 0, so it still gets step credit for free.
-    adv = build_assigner("monte_carlo", {"k": 2}).assign([g], ctx(rollout=roll, max_extra_rollouts=6))
+    adv = ASSIGNERS.build("monte_carlo", {"k": 2}).assign([g], ctx(rollout=roll, max_extra_rollouts=6))
     assert adv.info["extra_rollouts"] == 6 == 2 * len(roll.calls)
     assert adv.info["attempts_over_budget"] == 1
     assert len(set(adv.values[2])) == 1  # outcome row for the attempt over budget
@@ -200,18 +198,18 @@ def test_monte_carlo_respects_budget_and_counts_rollouts() -> None:
     assert [i for i, _ in adv.info["step_credit"]] == [0, 1, 3]
     # A budget of 0 spends nothing and falls back to outcome everywhere.
     roll0 = FakeRollout()
-    adv0 = build_assigner("monte_carlo", {}).assign([g], ctx(rollout=roll0, max_extra_rollouts=0))
+    adv0 = ASSIGNERS.build("monte_carlo", {}).assign([g], ctx(rollout=roll0, max_extra_rollouts=0))
     assert roll0.calls == [] and adv0.info["extra_rollouts"] == 0
-    assert adv0.values == build_assigner("outcome", {}).assign([g], ctx()).values
+    assert adv0.values == ASSIGNERS.build("outcome", {}).assign([g], ctx()).values
 
 
 def test_monte_carlo_spends_nothing_on_groups_without_signal() -> None:
     roll = FakeRollout()
     g = group_of([BAD, BAD + "!"], [0.0, 0.0])
-    adv = build_assigner("monte_carlo", {}).assign([g], ctx(rollout=roll))
+    adv = ASSIGNERS.build("monte_carlo", {}).assign([g], ctx(rollout=roll))
     assert roll.calls == [] and adv.values == ((0.0,) * 22, (0.0,) * 23)
     with pytest.raises(MentorError, match="rollout"):
-        build_assigner("monte_carlo", {}).assign([g], ctx())
+        ASSIGNERS.build("monte_carlo", {}).assign([g], ctx())
 
 
 # ---------------------------------------------------------------- critique
@@ -234,7 +232,7 @@ def test_critique_penalises_verified_flag_only() -> None:
     g = group_of([GOOD, BAD], [1.0, 0.0])
     flag = [StepFlag(2, "so   15")]  # whitespace differs from the text: still verbatim
     critic = critic_of(flag, flag, flag, flag)
-    adv = build_assigner("critique", {}).assign([g], ctx(critic=critic))
+    adv = ASSIGNERS.build("critique", {}).assign([g], ctx(critic=critic))
     # Outcome part: (2r − 2·0.5)/(2·0.5) = ±1; the flagged step loses w_flag/(w_outcome·σ) = 1.
     assert np.allclose(adv.values[1][: LAST[0]], -1.0) and np.allclose(adv.values[1][LAST[0] :], -2.0)
     assert adv.info["judge_calls"] == 8  # 4 critiques × 2 attempts
@@ -245,14 +243,14 @@ def test_critique_penalises_verified_flag_only() -> None:
 
 def test_critique_ignores_quotes_not_in_the_attempt_or_in_another_step() -> None:
     g = group_of([GOOD, BAD], [1.0, 0.0])
-    outcome = build_assigner("outcome", {}).assign([g], ctx()).values
+    outcome = ASSIGNERS.build("outcome", {}).assign([g], ctx()).values
     for flags in (
         [StepFlag(2, "so 16")],  # invented quote
         [StepFlag(0, "so 15")],  # real quote, wrong step
         [StepFlag(7, "so 15")],  # no such step
         [StepFlag(2, "  ")],  # empty quote
     ):
-        adv = build_assigner("critique", {}).assign([g], ctx(critic=critic_of(flags, flags)))
+        adv = ASSIGNERS.build("critique", {}).assign([g], ctx(critic=critic_of(flags, flags)))
         assert adv.values == outcome and adv.info["step_credit"] == []
 
 
@@ -264,8 +262,8 @@ def test_critique_intersection_vs_majority() -> None:
     assert combine_flags([{0}, {1}], "majority") == set()  # a tie is not a majority
     g = group_of([GOOD, BAD], [1.0, 0.0])
     critic = critic_of([a, b], [a], [a, b])
-    inter = build_assigner("critique", {}).assign([g], ctx(critic=critic))
-    major = build_assigner("critique", {"combine": "majority"}).assign([g], ctx(critic=critic))
+    inter = ASSIGNERS.build("critique", {}).assign([g], ctx(critic=critic))
+    major = ASSIGNERS.build("critique", {"combine": "majority"}).assign([g], ctx(critic=critic))
     assert [s for s, _, _ in dict(inter.info["step_credit"])[1]] == [0]
     assert [s for s, _, _ in dict(major.info["step_credit"])[1]] == [0, 8]
 
@@ -273,13 +271,13 @@ def test_critique_intersection_vs_majority() -> None:
 def test_critique_judge_failure_falls_back_to_outcome_and_no_calls_without_signal() -> None:
     g = group_of([GOOD, BAD], [1.0, 0.0])
     flag = [StepFlag(2, "so 15")]
-    adv = build_assigner("critique", {}).assign([g], ctx(critic=critic_of(flag, fail_on="15")))
+    adv = ASSIGNERS.build("critique", {}).assign([g], ctx(critic=critic_of(flag, fail_on="15")))
     assert np.allclose(adv.values[1], -1.0) and adv.info["critique_failures"] == 1
     quiet = critic_of(flag)
-    build_assigner("critique", {}).assign([group_of([GOOD, BAD], [0.0, 0.0])], ctx(critic=quiet))
+    ASSIGNERS.build("critique", {}).assign([group_of([GOOD, BAD], [0.0, 0.0])], ctx(critic=quiet))
     assert quiet.calls == []  # type: ignore[attr-defined]
     no_top = critic_of(flag)
-    build_assigner("critique", {"critique_correct": False}).assign([g], ctx(critic=no_top))
+    ASSIGNERS.build("critique", {"critique_correct": False}).assign([g], ctx(critic=no_top))
     assert no_top.calls == [BAD]  # type: ignore[attr-defined]
 
 
@@ -302,39 +300,39 @@ def test_min_form_leave_one_out_by_hand() -> None:
     g = group_of(texts, [1.0, 0.0, 1.0])
     steps = [[1.0, 0.5], [0.0, 1.0], [0.8]]
     spec = {"temperature": 0.0, "outcome_weight": 0.0, "step_rewards": steps}
-    adv = build_assigner("min_form", spec).assign([g], ctx())
+    adv = ASSIGNERS.build("min_form", spec).assign([g], ctx())
     # V (hard min): A = [.5, .5], B = [0, 1], C = [.8]. Baseline of A at step 0: mean(0, .8) = .4;
     # step 1: mean(1, .8) = .9 (C, with one step, stands at its last value).
     assert adv.values[0] == pytest.approx([0.5 - 0.4] * 3 + [0.5 - 0.9])
     assert adv.values[2] == pytest.approx([0.8 - 0.25])
     assert adv.info["args"]["step_rewards"] == "<given>"
-    with_outcome = build_assigner("min_form", {**spec, "outcome_weight": 1.0}).assign([g], ctx())
+    with_outcome = ASSIGNERS.build("min_form", {**spec, "outcome_weight": 1.0}).assign([g], ctx())
     a_hat = (1 - 2 / 3) / math.sqrt(2 / 9)
     assert np.allclose(np.array(with_outcome.values[0]) - adv.values[0], a_hat)
 
 
 def test_min_form_from_context_callable_and_mismatch() -> None:
     g = group_of(["a\n\nb", "c\n\nd"], [1.0, 0.0])
-    adv = build_assigner("min_form", {}).assign([g], ctx(step_rewards=lambda t, a, s: [1.0] * len(s)))
+    adv = ASSIGNERS.build("min_form", {}).assign([g], ctx(step_rewards=lambda t, a, s: [1.0] * len(s)))
     assert np.allclose(adv.values[0], 1.0) and np.allclose(adv.values[1], -1.0)  # equal steps: outcome only
     with pytest.raises(MentorError, match="2 steps but 1 step rewards"):
-        build_assigner("min_form", {}).assign([g], ctx(step_rewards=lambda t, a, s: [1.0]))
+        ASSIGNERS.build("min_form", {}).assign([g], ctx(step_rewards=lambda t, a, s: [1.0]))
     with pytest.raises(MentorError, match="step rewards"):
-        build_assigner("min_form", {}).assign([g], ctx())
+        ASSIGNERS.build("min_form", {}).assign([g], ctx())
 
 
 # ---------------------------------------------------------------- registry
 
 
 def test_registry_names_args_and_info() -> None:
-    assert sorted(ASSIGNERS) == ["critique", "min_form", "monte_carlo", "outcome", "prefix_tree"]
+    assert ASSIGNERS.names() == ["critique", "min_form", "monte_carlo", "outcome", "prefix_tree"]
     with pytest.raises(MentorError, match="critique, min_form, monte_carlo, outcome, prefix_tree"):
-        build_assigner("vine", {})
+        ASSIGNERS.build("vine", {})
     with pytest.raises(MentorError, match="monte_carlo"):
-        build_assigner("monte_carlo", {"kk": 3})
+        ASSIGNERS.build("monte_carlo", {"kk": 3})
     with pytest.raises(MentorError):
-        build_assigner("critique", {"combine": "union"})
-    assert build_assigner("critique", {"w_flag": 0.5}).assign([], ctx(critic=critic_of())).info["args"] == {
+        ASSIGNERS.build("critique", {"combine": "union"})
+    assert ASSIGNERS.build("critique", {"w_flag": 0.5}).assign([], ctx(critic=critic_of())).info["args"] == {
         "combine": "intersection",
         "w_outcome": 2.0,
         "w_flag": 0.5,

@@ -7,22 +7,22 @@ import json
 import numpy as np
 import pytest
 
-from mentor.curriculum import (
-    BanditSelector,
-    BayesSelector,
-    GroupOutcome,
-    SkillProfile,
-    allocate_rollouts,
-    build_budget,
-    build_selector,
-    expected_pass_rates,
-    knapsack_value,
-    signal_probability,
-)
 from mentor.errors import ConfigError, StoreError
+from mentor.teacher.budget import BUDGETS, allocate_rollouts, knapsack_value
+from mentor.teacher.categories import SkillProfile
+from mentor.teacher.outcomes import GroupOutcome
+from mentor.teacher.selectors import SELECTORS, BanditSelector, BayesSelector, signal_probability
 from mentor.types import Task
 
 M = 8  # attempts per group
+
+
+def build_selector(name: str, args: dict):
+    return SELECTORS.build(name, args)
+
+
+def build_budget(name: str, args: dict):
+    return BUDGETS.build(name, args)
 
 
 def make_pool(pass_rates: np.ndarray, n_levels: int = 5) -> tuple[list[Task], dict[str, float]]:
@@ -183,8 +183,9 @@ def test_forgetting_lets_the_posterior_follow_a_student_who_improves() -> None:
 
 
 def test_group_outcome_counts_passes_and_ignores_unscorable() -> None:
-    o = GroupOutcome.from_rewards(Task(id="x", prompt="x"), [1.0, 0.4, None, 0.5, 0.0], 0.3)
-    assert (o.passed, o.scored) == (2, 4)
+    # A pass is full credit (types.PASS): partial credit (0.4, 0.5) is scored but not passed.
+    o = GroupOutcome.from_rewards(Task(id="x", prompt="x"), [1.0, 0.4, None, 0.5, 0.0, 1.0], 0.3)
+    assert (o.passed, o.scored) == (2, 5)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -325,11 +326,11 @@ def test_budget_registry() -> None:
         build_budget("greedy", {})
 
 
-def test_expected_pass_rates_for_the_budget() -> None:
+def test_pass_rates_for_the_budget() -> None:
     a, b = Task(id="a", prompt="", source="s", level=0), Task(id="b", prompt="", source="s", level=1)
     bayes = build_selector("bayes", {"rho": 0.0, "forget": 0.0})
     bayes.update([outcome(a, 0)])
-    assert expected_pass_rates(bayes, [a, b]) == pytest.approx([1 / 10, 0.5])
+    assert [bayes.pass_rate(t) for t in (a, b)] == pytest.approx([1 / 10, 0.5])
     uni = build_selector("uniform", {})
     uni.update([outcome(a, 2)])
-    assert expected_pass_rates(uni, [a, b]) == pytest.approx([0.25, 0.5])
+    assert [uni.pass_rate(t) for t in (a, b)] == pytest.approx([0.25, 0.5])

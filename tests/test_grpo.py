@@ -122,37 +122,35 @@ def test_shape_guided_ratio_is_bounded_and_monotone():
 
 
 def test_guided_loss_uses_the_no_hint_prompt_and_the_sampling_logprobs(policy):
-    """Guided tokens: r = π_θ(o | no-hint prompt) / π_old(o | hinted prompt), shaped r/(r+γ), γ the
-    batch quantile of r. The expected loss is recomputed here from that definition."""
+    """Guided tokens: r = π_θ(o | no-hint prompt) / π_old(o | hinted prompt), shaped r/(r+γ) with a
+    fixed γ. The expected loss is recomputed here from that definition."""
     plain, hinted = prompts(policy)  # the second stands in for the hinted prompt
     comps = [[5, 6, 7, 8], [9, 10]]
     advs = [1.0, -0.5]
     sampled = completion_logps(policy, hinted, comps)  # what the sampler saw, with the hint
     items = [item(0, plain, c, a, guided=True, sample_logprobs=[round(x, 6) for x in s.tolist()])
              for c, a, s in zip(comps, advs, sampled, strict=True)]
-    q = 0.9
-    metrics, _ = gradient(policy, items, gamma_quantile=q)
+    gamma = 0.7
+    metrics, _ = gradient(policy, items, gamma=gamma)
 
     def expected_loss(context):
         now = completion_logps(policy, context, comps)
         ratios = [torch.exp(n - torch.tensor(it.sample_logprobs)) for n, it in zip(now, items, strict=True)]
-        gamma = float(torch.quantile(torch.cat(ratios), q))
         total = sum(float((shape_guided_ratio(r, gamma) * a).sum()) for r, a in zip(ratios, advs, strict=True))
-        return -total / 6, gamma
+        return -total / 6
 
-    loss, gamma = expected_loss(plain)
+    loss = expected_loss(plain)
     assert metrics["guided_tokens"] == 6
     assert metrics["guided_gamma"] == pytest.approx(gamma, rel=1e-5)
     assert metrics["loss"] == pytest.approx(loss, abs=1e-6)
-    wrong, _ = expected_loss(hinted)  # under the hinted prompt every ratio would be ~1
+    wrong = expected_loss(hinted)  # under the hinted prompt every ratio would be ~1
     assert abs(metrics["loss"] - wrong) > 1e-3
 
-    # the sampling log-probs enter the ratio: change one and the loss changes (a uniform shift would
-    # not: γ is a quantile of the ratios, so r/(r+γ) is scale-free)
+    # the sampling log-probs enter the ratio: change one and the loss changes
     first = items[0]
     shifted = [TrainItem(**{**first.__dict__, "sample_logprobs": (first.sample_logprobs[0] - 1.0,
                                                                   *first.sample_logprobs[1:])}), items[1]]
-    metrics2, _ = gradient(policy, shifted, gamma_quantile=q)
+    metrics2, _ = gradient(policy, shifted, gamma=gamma)
     assert abs(metrics2["loss"] - metrics["loss"]) > 1e-4
 
 

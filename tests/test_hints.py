@@ -1,7 +1,8 @@
-"""The hint ladder, its escalation and cap, answer-leak rejection and the hint measures."""
+"""The hint ladder, its escalation, answer-leak rejection, the hint measures and the scaffold schedule."""
 
 from __future__ import annotations
 
+import json
 import math
 import re
 
@@ -9,20 +10,24 @@ import numpy as np
 import pytest
 
 from mentor.errors import ConfigError
-from mentor.hints import (
-    HintPolicy,
+from mentor.teacher.categories import prompt_shape, solved_shape, task_category
+from mentor.teacher.hints import (
+    HINT_SOURCES,
+    SCHEDULES,
     LadderHints,
     LLMHinter,
-    all_failed,
-    build_hint_source,
-    escalate,
+    Scaffold,
     hint_reliance,
     hint_value,
     leaks_answer,
-    next_hint,
     render_hinted_prompt,
 )
-from mentor.types import Hint, Task
+from mentor.testing import toy_tasks
+from mentor.types import Grade, Hint, Rollout, Task
+
+
+def build_hint_source(name: str, args: dict):
+    return HINT_SOURCES.build(name, args)
 
 SOLUTION = "Add the tens: 30 + 40 = 70.\nAdd the ones: 2 + 5 = 7.\nCombine: 70 + 7 = 77.\nAnswer: 77"
 
@@ -35,41 +40,26 @@ def task(i: int, source: str = "rg:add", level: int = 0, solution: str | None = 
 POOL = [task(0), task(1, answer="12"), task(2, level=1, answer="13"), task(3, source="rg:mul", answer="14")]
 
 
-def climb(source, t: Task, policy: HintPolicy, pool=POOL, seed: int = 0) -> list[Hint]:
-    """The hints the loop would try for a group that keeps failing."""
+def climb(source, t: Task, pool=POOL, seed: int = 0, up_to: int | None = None) -> list[Hint]:
+    """Every hint the source has for a task, weakest first (levels it has nothing at are skipped)."""
     rng = np.random.default_rng(seed)
-    hints, level, used = [], 0, 0
-    while (h := next_hint(source, t, level, ["wrong"], pool, rng, policy, used)) is not None:
-        hints.append(h)
-        level, used = h.level, used + 1
-    return hints
+    top = source.max_level(t) if up_to is None else min(up_to, source.max_level(t))
+    return [h for level in range(1, top + 1) if (h := source.hint(t, level, ["wrong"], pool, rng)) is not None]
 
 
-def test_ladder_escalates_in_order_up_to_the_cap() -> None:
+def test_ladder_escalates_in_order() -> None:
     ladder = build_hint_source("ladder", {})
-    hints = climb(ladder, POOL[0], HintPolicy(max_level=10))
+    hints = climb(ladder, POOL[0])
     assert [(h.level, h.kind) for h in hints] == [(1, "format"), (2, "example"), (3, "prefix"), (4, "prefix")]
     assert len(hints[3].text) > len(hints[2].text)  # the prefix grows
     assert "Answer: <answer>" in hints[0].text
-    # The per-task cap and the per-step re-roll budget both stop the climb.
-    assert [h.level for h in climb(ladder, POOL[0], HintPolicy(max_level=2))] == [1, 2]
-    assert [h.level for h in climb(ladder, POOL[0], HintPolicy(max_level=10, max_rerolls=1))] == [1]
-
-
-def test_escalate_is_a_pure_step_up() -> None:
-    policy = HintPolicy(max_level=3, max_rerolls=4)
-    assert escalate(0, 5, policy, 0) == 1
-    assert escalate(2, 5, policy, 3) == 3
-    assert escalate(3, 5, policy, 0) is None  # policy cap
-    assert escalate(2, 2, policy, 0) is None  # the source has nothing stronger for this task
-    assert escalate(0, 5, policy, 4) is None  # step budget spent
 
 
 def test_task_without_solution_stops_at_the_example() -> None:
     ladder = LadderHints()
     bare = task(9, solution=None)
     assert ladder.max_level(bare) == 2
-    assert [h.level for h in climb(ladder, bare, HintPolicy(max_level=10))] == [1, 2]
+    assert [h.level for h in climb(ladder, bare)] == [1, 2]
 
 
 def test_worked_example_is_another_task_of_the_same_bucket() -> None:
@@ -92,8 +82,6 @@ def test_worked_example_is_another_task_of_the_same_bucket() -> None:
 
 
 def test_prompt_shape_masks_numbers_only() -> None:
-    from mentor.hints import prompt_shape
-
     assert prompt_shape("Calculate -12 - -8.") == prompt_shape("Calculate  -3 - -4.") == "Calculate -# - -#."
     assert prompt_shape("Calculate 3 * 4.") != prompt_shape("Calculate 3 + 4.")
     assert prompt_shape("What is 2.5 + 1?") == "What is # + #?"
@@ -120,9 +108,6 @@ def test_worked_examples_prefer_the_same_shape_and_show_it_last() -> None:
 
 
 def test_worked_examples_can_match_the_form_of_the_answer_too() -> None:
-    from mentor.curriculum import task_category
-    from mentor.hints import solved_shape
-
     def chain(i: int, a: int, b: int) -> Task:
         return Task(id=f"c{i}", prompt=f"State the final answer: {a} - {b} =", answer=str(a - b), source="rg:chain", level=0)
 
@@ -152,7 +137,7 @@ def test_example_falls_back_to_source_and_avoids_sharing_the_answer() -> None:
     assert h is not None and "(2)" in h.text and "Answer: 5" in h.text and "77" not in h.text
     # Nothing else in the pool: no example, and the loop skips straight to the solution prefix.
     assert ladder.hint(task(0), 2, [], [task(0)], np.random.default_rng(0)) is None
-    hints = climb(ladder, task(0), HintPolicy(max_level=3), pool=[task(0)])
+    hints = climb(ladder, task(0), pool=[task(0)], up_to=3)
     assert [h.kind for h in hints] == ["format", "prefix"]
 
 
@@ -221,7 +206,7 @@ def scripted(replies: list[str]):
 def test_llm_hinter_rejects_leaking_hints() -> None:
     t = task(0)
     gen, calls = scripted(["The answer is 77.", "It comes to 77.0 in total", "Line up the tens and the ones first."])
-    hinter = build_hint_source("llm", {"generate": gen, "candidates": 3})
+    hinter = LLMHinter(generate=gen, candidates=3)
     h = hinter.hint(t, 1, ["Answer: 7"], POOL, np.random.default_rng(0))
     assert h == Hint(1, "llm", "Hint: Line up the tens and the ones first.")
     assert len(calls) == 3 and hinter.rejected == 2
@@ -260,12 +245,6 @@ def test_registry_rejects_unknown_sources_and_arguments() -> None:
 # Measures
 
 
-def test_all_failed_ignores_unscorable() -> None:
-    assert all_failed([0.0, None, 0.2])
-    assert not all_failed([0.0, 1.0])
-    assert not all_failed([None, None])  # nothing scored: not evidence of failure
-
-
 def test_hint_value_and_reliance() -> None:
     assert hint_value(0.5) == 0.25 and hint_value(0.0) == 0.0 and hint_value(1.0) == 0.0
     assert hint_value(0.5, n=2) == pytest.approx(0.5)
@@ -286,9 +265,9 @@ def test_llm_hinter_from_config_asks_a_judge_backend():
 
 
 def test_judge_text_generator_samples_again_for_the_same_prompt_and_raises_failures():
-    from mentor.credit_sources import judge_text_generator
     from mentor.errors import JudgeError
     from mentor.grade.backends import ScriptedJudge
+    from mentor.teacher.credit.critic import judge_text_generator
 
     seen = []
 
@@ -311,13 +290,96 @@ def test_judge_text_generator_samples_again_for_the_same_prompt_and_raises_failu
         judge_text_generator(Broken(), temperature=0.5, max_tokens=40)("p")
 
 
-@pytest.mark.parametrize(("args", "where"), [
-    ({"backend": "oracle"}, "hints.source.args.backend"),
-    ({"backend": "openai", "model": "m"}, "hints.source.args.url"),
-    ({"backend": "local", "url": "http://x"}, "hints.source.args"),
-    ({"backend": "scripted", "outputs": ["x"], "candidates": 0}, "hints.source.args.candidates"),
+@pytest.mark.parametrize(("args", "where", "key"), [
+    ({"backend": "oracle"}, "hints.source.args", "backend"),
+    ({"backend": "openai", "model": "m"}, "hints.source.args.url", "url"),
+    ({"backend": "local", "url": "http://x"}, "hints.source.args", "url"),
+    ({"backend": "scripted", "outputs": ["x"], "candidates": 0}, "hints.source.args", "candidates"),
 ])
-def test_llm_hinter_config_errors_name_the_setting(args, where):
+def test_llm_hinter_config_errors_name_the_setting(args, where, key):
     with pytest.raises(ConfigError) as err:
         build_hint_source("llm", args)
-    assert err.value.where == where and "critic" not in err.value.message
+    assert err.value.where == where and key in err.value.message and "critic" not in err.value.message
+
+
+# ----------------------------------------------------------------------------------------------
+# The scaffold schedule: a pure state machine over rollouts, no model needed
+
+
+def _rollout(t: Task, group: int, index: int, score: float | None, hint: Hint | None = None) -> Rollout:
+    return Rollout(task=t, group=group, index=index, text=f"attempt {index}", completion_ids=(1, 2),
+                   logprobs=(-1.0, -1.0), finished=True, hint=hint, grade=Grade(score=score))
+
+
+# the recommended run's source (the schema default): one, then three worked examples of the same solved shape
+LADDER = {"levels": ["example:1", "example:3"], "match_answer": True}
+
+
+def _scaffold(**args) -> Scaffold:
+    return SCHEDULES.build("scaffold", args, source=HINT_SOURCES.build("ladder", LADDER, answer_prefix="Answer:"))
+
+
+def test_scaffold_fades_as_the_category_passes_without_the_hint() -> None:
+    pool = toy_tasks(20)
+    t = next(x for x in pool if x.level == 0)
+    other = next(x for x in pool if x.level == 1)  # another bucket: its own pass rates
+    sched = _scaffold()
+    start = sched.hinted(t, 8)
+    assert start > 0  # the prior (mean 0.1) scaffolds the first step as if the student were stuck
+    hints = sched.scaffold(t, 8, pool, np.random.default_rng(0))
+    assert len(hints) == 8 and hints[: 8 - start] == (None,) * (8 - start)  # no-hint attempts first
+    assert all(h is not None and h.level == 2 and len(h.shots) == 3 for h in hints[8 - start:])  # the top rung
+    counts = [start]
+    for passes in (1, 1, 2, 2, 3, 3, 4, 4):  # the category passes more and more often on its own
+        sched.observe([_rollout(t, 0, i, float(i < passes)) for i in range(8)])
+        counts.append(sched.hinted(t, 8))
+    assert counts == sorted(counts, reverse=True) and len(set(counts)) > 2 and counts[-1] == 0, counts
+    assert sched.scaffold(t, 8, pool, np.random.default_rng(0)) == (None,) * 8
+    assert sched.hinted(other, 8) == start  # evidence stays with its category
+    # a hinted pass is evidence about the hint, not about the student alone: the hint fades less
+    plain, hinted = _scaffold(), _scaffold()
+    plain.observe([_rollout(t, 0, i, float(i >= 4)) for i in range(8)])
+    hinted.observe([_rollout(t, 0, i, float(i >= 4), Hint(2, "example", "h") if i >= 4 else None) for i in range(8)])
+    assert hinted.hinted(t, 8) > plain.hinted(t, 8)
+    assert _scaffold(max_share=0.25).hinted(t, 8) == 2  # capped at max_share of the group
+
+
+def test_rescue_hints_only_a_scored_all_fail_group() -> None:
+    pool = toy_tasks(20)
+    t = pool[0]
+    sched = _scaffold()
+    rng = np.random.default_rng(0)
+    failed = [_rollout(t, 0, i, 0.0) for i in range(4)]
+    rescue = sched.rescue(failed, pool, rng)
+    assert len(rescue) == 4 and all(h is not None for h in rescue)
+    assert sched.rescue([*failed[:3], _rollout(t, 0, 3, None)], pool, rng)  # unscorable is not a pass
+    assert sched.rescue([*failed[:3], _rollout(t, 0, 3, 1.0)], pool, rng) == ()  # one pass: mixed already
+    assert sched.rescue([*failed[:3], _rollout(t, 0, 3, 0.5)], pool, rng)  # partial credit is not a pass
+    assert sched.rescue([_rollout(t, 0, i, None) for i in range(4)], pool, rng) == ()  # nothing scored
+    assert len(_scaffold(rescue_share=0.5).rescue(failed, pool, rng)) == 2
+    assert _scaffold(rescue_share=0.0).rescue(failed, pool, rng) == ()
+    assert SCHEDULES.build("none", {}).rescue(failed, pool, rng) == ()
+
+
+def test_scaffold_state_round_trip() -> None:
+    pool = toy_tasks(20)
+    first = _scaffold()
+    for step in range(3):
+        first.observe([_rollout(t, g, i, float((g + i + step) % 3 == 0)) for g, t in enumerate(pool[:6]) for i in range(4)])
+    second = _scaffold()
+    second.load_state_dict(json.loads(json.dumps(first.state_dict())))  # through JSON, as the store keeps it
+    assert [second.hinted(t, 8) for t in pool] == [first.hinted(t, 8) for t in pool]
+    more = [_rollout(pool[0], 0, i, 1.0) for i in range(8)]
+    first.observe(more)
+    second.observe(more)
+    assert second.state_dict() == first.state_dict()
+
+
+def test_scaffold_arguments_are_checked_and_named() -> None:
+    with pytest.raises(ConfigError) as err:
+        _scaffold(target=1.5)
+    assert err.value.where == "hints.schedule.args.target"
+    with pytest.raises(ConfigError, match=r"hints\.schedule\.args"):
+        _scaffold(targt=0.1)
+    with pytest.raises(ConfigError, match="none, scaffold"):
+        SCHEDULES.build("staircase", {})

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from mentor.errors import ConfigError, MentorError
-from mentor.segment import SEGMENTERS, build_segmenter, char_boundaries, decode_prefix_ends
+from mentor.teacher.credit.segment import SEGMENTERS, char_boundaries, decode_prefix_ends
 from mentor.types import StepSpan
 
 tokenizers = pytest.importorskip("tokenizers")
@@ -74,7 +74,7 @@ def check_cover(spans: list[StepSpan], n_tokens: int, decoded: str) -> None:
 def test_char_tokenizer_blank_lines_exact_ranges() -> None:
     text = "a b\n\nc d\n \n e\n\n"
     ids = [*CharTokenizer().encode(text), 0]  # EOS: zero-width, belongs to the last step
-    spans = build_segmenter("blank_lines").spans(text, ids, CharTokenizer())
+    spans = SEGMENTERS.build("blank_lines").spans(text, ids, CharTokenizer())
     assert [(s.start, s.end, s.text) for s in spans] == [
         (0, 5, "a b\n\n"),
         (5, 12, "c d\n \n "),
@@ -102,18 +102,18 @@ def test_char_tokenizer_blank_lines_exact_ranges() -> None:
 )
 def test_named_segmenters_char_level(name: str, text: str, steps: list[str]) -> None:
     ids = CharTokenizer().encode(text)
-    spans = build_segmenter(name).spans(text, ids, CharTokenizer())
+    spans = SEGMENTERS.build(name).spans(text, ids, CharTokenizer())
     assert [s.text for s in spans] == steps
     check_cover(spans, len(ids), text)
 
 
 def test_regex_segmenter_from_config() -> None:
     text = "a\n---\nb\n---\nc"
-    seg = build_segmenter("regex", {"pattern": r"\n---\n"})
+    seg = SEGMENTERS.build("regex", {"pattern": r"\n---\n"})
     spans = seg.spans(text, CharTokenizer().encode(text), CharTokenizer())
     assert [s.text for s in spans] == ["a\n---\n", "b\n---\n", "c"]
     assert seg.args == {"pattern": r"\n---\n", "at": "end"}
-    start = build_segmenter("regex", {"pattern": "(?m)^#", "at": "start"})
+    start = SEGMENTERS.build("regex", {"pattern": "(?m)^#", "at": "start"})
     assert [s.text for s in start.spans("#a\n#b", CharTokenizer().encode("#a\n#b"), CharTokenizer())] == [
         "#a\n",
         "#b",
@@ -128,7 +128,7 @@ def test_partial_utf8_tokens_stay_with_their_character() -> None:
     decoded, ends = decode_prefix_ends(ids, ByteTokenizer())
     assert decoded == text and ends[-1] == len(text)
     assert ends[3:6] == [3, 3, 4]  # the first two bytes of the arrow commit no character yet
-    spans = build_segmenter("blank_lines").spans(text, ids, ByteTokenizer())
+    spans = SEGMENTERS.build("blank_lines").spans(text, ids, ByteTokenizer())
     assert [s.text for s in spans] == ["go →\n\n", "→ back"]
     assert spans[0].end == len("go →\n\n".encode())
     check_cover(spans, len(ids), text)
@@ -139,7 +139,7 @@ def test_gpt2_style_bpe_steps_match_characters() -> None:
     text = "Step 1: add 2 and 3.\n\nStep 2: multiply → 4.\n\nThe answer is 20."
     ids = tok.encode(text).ids
     assert any(tok.id_to_token(i).startswith("Ġ") and len(tok.id_to_token(i)) > 1 for i in ids)
-    spans = build_segmenter("blank_lines").spans(text, ids, tok)
+    spans = SEGMENTERS.build("blank_lines").spans(text, ids, tok)
     assert [s.text for s in spans] == [
         "Step 1: add 2 and 3.\n\n",
         "Step 2: multiply → 4.\n\n",
@@ -157,7 +157,7 @@ def test_gpt2_style_bpe_leading_space_token_opens_its_step() -> None:
     text = "We add the numbers. Then we check.\nThe answer is 7.\n\n\nFinal answer: 7"
     ids = tok.encode(text).ids
     assert "ĠThen" in [tok.id_to_token(i) for i in ids] and "ĊĊ" in [tok.id_to_token(i) for i in ids]
-    spans = build_segmenter("sentences").spans(text, ids, tok)
+    spans = SEGMENTERS.build("sentences").spans(text, ids, tok)
     assert [s.text for s in spans] == [
         "We add the numbers.",
         " Then we check.\n",
@@ -176,7 +176,7 @@ def test_merged_whitespace_bpe_follows_first_non_space_rule(name: str, text: str
     enc = tok.encode(text)
     pieces = [tok.id_to_token(i) for i in enc.ids]
     assert any("Ċ" in p and len(p.strip("Ċ")) > 0 for p in pieces)  # whitespace merged into words
-    seg = build_segmenter(name)
+    seg = SEGMENTERS.build(name)
     spans = seg.spans(text, enc.ids, tok)
     check_cover(spans, len(enc.ids), text)
     assert decode_prefix_ends(enc.ids, tok)[1] == [e for _, e in enc.offsets]
@@ -202,18 +202,18 @@ def test_merged_whitespace_bpe_follows_first_non_space_rule(name: str, text: str
 
 
 def test_empty_completion_and_errors() -> None:
-    assert build_segmenter("lines").spans("", (), CharTokenizer()) == []
+    assert SEGMENTERS.build("lines").spans("", (), CharTokenizer()) == []
     with pytest.raises(MentorError, match="tokenizer"):
-        build_segmenter("lines").spans("a", (97,), None)
+        SEGMENTERS.build("lines").spans("a", (97,), None)
     with pytest.raises(ConfigError, match="blank_lines"):
-        build_segmenter("paragraphs")
+        SEGMENTERS.build("paragraphs")
     with pytest.raises(ConfigError, match="invalid regex"):
-        build_segmenter("regex", {"pattern": "("})
+        SEGMENTERS.build("regex", {"pattern": "("})
     with pytest.raises(ConfigError):
-        build_segmenter("regex", {})
+        SEGMENTERS.build("regex", {})
     with pytest.raises(ConfigError):
-        build_segmenter("lines", {"pattern": "x"})
-    assert sorted(SEGMENTERS) == ["blank_lines", "lines", "numbered", "regex", "sentences"]
+        SEGMENTERS.build("lines", {"pattern": "x"})
+    assert SEGMENTERS.names() == ["blank_lines", "lines", "numbered", "regex", "sentences"]
 
 
 def test_hf_tokenizer_wrapper_with_eos() -> None:
@@ -222,7 +222,7 @@ def test_hf_tokenizer_wrapper_with_eos() -> None:
     hf = transformers.PreTrainedTokenizerFast(tokenizer_object=bpe(True, 400), eos_token="<eos>")
     text = "Step 1: add 2 and 3.\n\nStep 2: multiply → 4.\n\nThe answer is 20."
     ids = [*hf(text)["input_ids"], hf.eos_token_id]
-    spans = build_segmenter("numbered").spans(text, ids, hf)
+    spans = SEGMENTERS.build("numbered").spans(text, ids, hf)
     # Text after the last numbered step (the conclusion) stays in that step.
     assert [s.text for s in spans] == [
         "Step 1: add 2 and 3.\n\n",

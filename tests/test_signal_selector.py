@@ -5,16 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mentor.curriculum import (
-    GroupOutcome,
-    SelectorContext,
-    SignalSelector,
-    build_selector,
-    expected_pass_rates,
-)
+from mentor.teacher.outcomes import GroupOutcome
+from mentor.teacher.selectors import SELECTORS, SelectorContext, SignalSelector, signal_probability
 from mentor.types import Task
 
 G = 8
+
+
+def build_selector(name: str, args: dict, context: SelectorContext | None = None):
+    return SELECTORS.build(name, args, context=context)
 
 # Four kinds of problem shape, three shapes of each, as the bundled student sees them: pass rates
 # without and with a worked-example hint.
@@ -124,7 +123,7 @@ def test_hinted_outcomes_feed_the_hinted_rate_only() -> None:
     # unscorable attempts count neither way
     sel.update([GroupOutcome.from_rewards(t, [None, None], 0.0)])
     assert {r["category"]: r for r in sel.summary()}["toy@0:Calculate -# - -#."]["plain_n"] == 8
-    assert expected_pass_rates(sel, [t]) == [pytest.approx(before)]
+    assert [sel.pass_rate(t)] == [pytest.approx(before)]
 
 
 def test_sharpness_trades_coverage_for_signal() -> None:
@@ -149,8 +148,6 @@ def test_sharpness_trades_coverage_for_signal() -> None:
 
 
 def test_signal_probability_of_a_scaffolded_group_by_hand() -> None:
-    from mentor.curriculum import signal_probability
-
     assert signal_probability(0.0, 8, 0.5, 4) == pytest.approx(1 - 0.5**4)  # mixed unless every hint fails
     assert signal_probability(1.0, 8, 0.5, 4) == pytest.approx(1 - 0.5**4)  # ... or every hint passes
     assert signal_probability(0.3, 8, 0.9, 0) == pytest.approx(1 - 0.7**8 - 0.3**8)  # k = 0: the plain group

@@ -57,7 +57,7 @@ class ModelConfig(_Strict):
     name: str = Field(default="smollm2-135m", description="smollm2-135m (bundled), tiny (random, for tests), "
                                                           "or a local Hugging Face directory.")
     # bf16 pays off only on CPUs with native bf16 (AVX512-BF16, AMX); on AVX2 it was 2.7x slower to
-    # sample and 19x slower to train (docs/decisions/numerics.md). Weights and optimiser stay fp32.
+    # sample and 19x slower to train (docs/decisions/README.md, "Numerics"). Weights and optimiser stay fp32.
     sample_dtype: Literal["auto", "float32", "bfloat16"] = Field(
         default="auto", description="Sampling copy's dtype; auto: bf16 where the CPU has it natively.")
     train_autocast: bool | Literal["auto"] = Field(default="auto", description="bf16 autocast in the update; "

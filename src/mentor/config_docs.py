@@ -83,6 +83,7 @@ def count_knobs() -> dict[str, int]:
     lines: list[str] = []
     _section(RunConfig, "", lines)
     fields = sum(1 for ln in lines if ln.startswith("| `"))
-    args = {r.kind: sum(len(r.entry(n).args.model_fields) for n in r.names())
+    # an argument that several entries of one registry share (the critic backends' url, model, ...) is one knob
+    args = {r.kind: len({a for n in r.names() for a in r.entry(n).args.model_fields})
             for r in (SELECTORS, BUDGETS, SCHEDULES, HINT_SOURCES, ASSIGNERS, SEGMENTERS, CRITICS, STEP_REWARDS)}
     return {"config_fields": fields, "plugin_args": sum(args.values()), **{f"args:{k}": v for k, v in args.items()}}

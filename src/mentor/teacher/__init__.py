@@ -29,10 +29,11 @@ def build_teacher(cfg: RunConfig, pool: Sequence[Task]) -> Teacher:
     budget = cfg.curriculum.budget and BUDGETS.build(cfg.curriculum.budget.name, cfg.curriculum.budget.args)
     c = cfg.credit
     _check_credit_inputs(cfg)
-    # a critic is loaded only when something asks it (a control's leftover critic is not)
-    wants_critic = c.assigner.name == "critique" or (c.step_rewards is not None and c.step_rewards.name == "critique")
+    # a critic or step-reward source is built only when the assigner asks it (a control's leftovers are not)
+    wants_steps = c.assigner.name == "min_form" and c.step_rewards is not None
+    wants_critic = c.assigner.name == "critique" or (wants_steps and c.step_rewards.name == "critique")
     critic = CRITICS.build(c.critic.name, c.critic.args) if wants_critic and c.critic is not None else None
-    step_rewards = c.step_rewards and STEP_REWARDS.build(c.step_rewards.name, c.step_rewards.args, critic=critic)
+    step_rewards = STEP_REWARDS.build(c.step_rewards.name, c.step_rewards.args, critic=critic) if wants_steps else None
     return Teacher(pool, selector, schedule, ASSIGNERS.build(c.assigner.name, c.assigner.args),
                    tasks_per_step=cfg.sampling.tasks_per_step, group_size=cfg.sampling.group_size, budget=budget,
                    sources=CreditSources(critic if c.assigner.name == "critique" else None, step_rewards),
@@ -55,7 +56,8 @@ def _check_credit_inputs(cfg: RunConfig) -> None:
     """Assigners whose inputs must be configured, checked before minutes of loading."""
     c = cfg.credit
     name = c.assigner.name
-    if (name == "critique" or (c.step_rewards is not None and c.step_rewards.name == "critique")) and c.critic is None:
+    steps_critique = name == "min_form" and c.step_rewards is not None and c.step_rewards.name == "critique"
+    if (name == "critique" or steps_critique) and c.critic is None:
         raise ConfigError("critique credit needs a critic, but credit.critic is not set.",
                           where="credit.critic",
                           fix="set credit.critic, e.g. {name: openai, args: {url: http://localhost:8000/v1, model: NAME}}")

@@ -30,7 +30,7 @@ def solved_shape(task: Task) -> str:
 
 def task_category(task: Task, by: str) -> str:
     """The group a task belongs to: the bandit's arms, the Bayesian implicit evidence, and the adaptive
-    scaffold's per-shape pass rates (`hints.adaptive.by: shape`)."""
+    scaffold's per-shape pass rates (`hints.schedule.args.by`)."""
     if by == "bucket":
         return task.bucket
     if by == "level":

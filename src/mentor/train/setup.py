@@ -38,15 +38,16 @@ def build_run(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False) -> R
         if not pool:  # killed between creating the store and saving its tasks: the mix is deterministic
             pool, heldout = load_task_mix(cfg.tasks, cfg.seed)
             store.save_tasks(pool, heldout)
+        teacher = build_teacher(cfg, pool)
     else:
         pool, heldout = load_task_mix(cfg.tasks, cfg.seed)
+        teacher = build_teacher(cfg, pool)  # a plug-in that cannot be built leaves no run directory behind
         plugins = {"selector": cfg.curriculum.selector.model_dump(), "budget": _dump(cfg.curriculum.budget),
                    "hints": {"schedule": cfg.hints.schedule.model_dump(), "source": cfg.hints.source.model_dump()},
                    "credit": cfg.credit.assigner.model_dump(), "reward": cfg.reward.model_dump()}
         store = RunStore.create(run_dir, json.dumps(cfg.model_dump(mode="json"), sort_keys=True), cfg.hash(),
                                 plugins)
         store.save_tasks(pool, heldout)
-    teacher = build_teacher(cfg, pool)
     torch.manual_seed(cfg.seed)
     policy = load_policy(cfg.model)
     # what "auto" resolved to on this machine: the same config samples in bf16 on one CPU, fp32 on another

@@ -189,6 +189,12 @@ def judge_backend(kind: str, *, url: str | None, model: str | None, api_key_env:
     """The backend a critic or a hinter (`role`, named in errors) asks: "openai" (an OpenAI-compatible
     server such as vLLM), "local" (the bundled model) or "scripted" (canned `outputs` replayed in
     order: tests and dry runs only; a run with it learns nothing real)."""
+    if kind != "openai" and any(v is not None for v in (url, model, api_key_env)):
+        raise ConfigError(f"url, model and api_key_env apply only to backend openai, not {kind}.",
+                          where=f"{where}.args", fix="drop them, or use backend openai")
+    if kind != "scripted" and outputs is not None:
+        raise ConfigError(f"outputs apply only to the scripted {role}.", where=f"{where}.args.outputs",
+                          fix="drop outputs, or use the scripted backend (tests only)")
     if kind == "scripted":
         if not outputs:
             raise ConfigError(f"the scripted {role} needs a non-empty list of output strings.",

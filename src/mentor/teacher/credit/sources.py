@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from mentor.errors import MentorError
+from mentor.errors import ConfigError, MentorError
 from mentor.teacher.credit.base import Group, RolloutFn, StepRewardFn
 from mentor.teacher.credit.critic import CriticFn, JudgeCritic
 from mentor.teacher.credit.critique import combine_flags, verified_flags
@@ -55,6 +55,11 @@ class MonteCarloStepRewards:
 
     k: int = 4
     name: str = field(default="monte_carlo", init=False)
+
+    def __post_init__(self) -> None:
+        if self.k < 1:
+            raise ConfigError(f"monte_carlo step rewards need k >= 1, got {self.k}.", where="credit.step_rewards.args.k",
+                              fix="set k to the number of continuations per step boundary, e.g. 4")
 
     def bind(self, groups: Sequence[Group], rollout: RolloutFn | None, cap: int,
              costs: SourceCosts) -> StepRewardFn:

@@ -6,7 +6,7 @@
   without the hint, kept per task category (default: solved shape); the hint fades by itself once the
   category passes alone. After grading, a group that still failed entirely is re-rolled once at the
   top rung (`rescue_share` of its size), and the guided attempts join the group
-  ([decision](../../../../docs/decisions/hints.md)).
+  (docs/decisions/hints.md).
 
 A schedule is a pure state machine over rollouts; the hint *source* (ladder, llm) writes the hints.
 """

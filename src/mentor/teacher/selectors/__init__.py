@@ -2,7 +2,7 @@
 
 - `uniform`: the control, k distinct tasks uniformly at random.
 - `signal` (default): tasks drawn by the chance that their group, scaffolded by the hint schedule, is
-  mixed ([decision](../../../../docs/decisions/selection.md)).
+  mixed (docs/decisions/selection.md).
 - `bayes`: BOTS (arXiv 2510.26374), Thompson sampling toward a target pass rate.
 - `bandit`: SEC (arXiv 2505.14970), categories as bandit arms.
 
