@@ -84,17 +84,11 @@ class RolloutBudget(Protocol):
 class KnapsackBudget:
     name = "knapsack"
 
-    def __init__(
-        self, min_per_task: int = 2, max_per_task: int = 128, all_fail_below: float = 0.05, gain_tol: float = 1e-6
-    ) -> None:
+    def __init__(self, min_per_task: int = 2, max_per_task: int = 128) -> None:
         self.min_per_task, self.max_per_task = int(min_per_task), int(max_per_task)
-        self.all_fail_below, self.gain_tol = float(all_fail_below), float(gain_tol)
 
     def allocate(self, pass_rates: Sequence[float], total: int) -> list[int]:
-        return allocate_rollouts(
-            pass_rates, total, self.min_per_task, self.max_per_task,
-            all_fail_below=self.all_fail_below, gain_tol=self.gain_tol,
-        )
+        return allocate_rollouts(pass_rates, total, self.min_per_task, self.max_per_task)
 
 
 class FixedBudget:

@@ -48,6 +48,10 @@ def _worked(task: Task, prefix: str) -> str:
     return f"{body}\n{prefix} {task.answer}"
 
 
+# the format rung's method reminder, unless the task source gives one (task.meta["method"])
+DEFAULT_METHOD = "Work through the problem step by step before answering."
+
+
 class LadderHints:
     """Format reminder → one worked example → growing prefixes of the reference solution.
 
@@ -72,7 +76,6 @@ class LadderHints:
         self,
         answer_prefix: str = "Answer:",
         fractions: Sequence[float] = (1 / 3, 2 / 3),
-        method: str = "Work through the problem step by step before answering.",
         hide_answer_value: bool = True,
         levels: Sequence[str] = ("format", "example", "prefix"),
         match_shape: bool = True,
@@ -82,7 +85,6 @@ class LadderHints:
             raise ConfigError(f"ladder: fractions must be increasing values in (0, 1), got {list(fractions)}")
         self.answer_prefix = answer_prefix
         self.fractions = tuple(float(f) for f in fractions)
-        self.method = method
         self.hide_answer_value = bool(hide_answer_value)
         self.rungs = _parse_rungs(levels)
         self.match_shape = bool(match_shape)
@@ -124,7 +126,7 @@ class LadderHints:
         return expanded[level - 1]
 
     def _format(self, task: Task) -> Hint:
-        method = str(task.meta.get("method", self.method))
+        method = str(task.meta.get("method", DEFAULT_METHOD))
         text = (
             f"Reminder: {method} Your reply must end with a final line of the form "
             f"'{self.answer_prefix} <answer>', with only the answer after '{self.answer_prefix}'."

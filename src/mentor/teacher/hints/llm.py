@@ -96,20 +96,19 @@ class LLMHinter:
 
 
 def llm_hinter(backend: Literal["openai", "local", "scripted"] = "local", candidates: int = 3, levels: int = 2,
-               temperature: float = 0.7, max_tokens: int = 96, max_attempt_chars: int = 2000,
+               temperature: float = 0.7, max_tokens: int = 96,
                url: str | None = None, model: str | None = None, api_key_env: str | None = None,
-               max_concurrency: int = 8, outputs: list[str] | None = None,
+               outputs: list[str] | None = None,
                answer_prefix: str = "Answer:") -> LLMHinter:
     """The `llm` hint source from config: a tutor model behind a judge backend ("openai": a server
     such as vLLM; "local": the bundled model; "scripted": replayed outputs, tests only). The first
     candidate of a prompt is decoded greedily, later ones are sampled at `temperature`."""
     from mentor.teacher.credit.critic import judge_backend, judge_text_generator
 
-    if candidates < 1 or levels < 1 or max_tokens < 1 or max_attempt_chars < 1 or temperature < 0:
-        raise ConfigError("llm hinter: candidates, levels, max_tokens and max_attempt_chars must be >= 1, "
+    if candidates < 1 or levels < 1 or max_tokens < 1 or temperature < 0:
+        raise ConfigError("llm hinter: candidates, levels and max_tokens must be >= 1, "
                           "temperature >= 0.", where="hints.source.args", fix="correct the value")
-    judge = judge_backend(backend, url=url, model=model, api_key_env=api_key_env, max_concurrency=max_concurrency,
+    judge = judge_backend(backend, url=url, model=model, api_key_env=api_key_env, max_concurrency=8,
                           outputs=outputs, where="hints.source", role="hinter")
     generate = judge_text_generator(judge, temperature=temperature, max_tokens=max_tokens)
-    return LLMHinter(generate, candidates=candidates, levels=levels, answer_prefix=answer_prefix,
-                     max_attempt_chars=max_attempt_chars)
+    return LLMHinter(generate, candidates=candidates, levels=levels, answer_prefix=answer_prefix)

@@ -29,7 +29,6 @@ class BanditSelector:
         alpha: float = 0.5,
         tau: float = 0.5,
         count_hinted: bool = False,
-        profile_decay: float = 1.0,
     ) -> None:
         if not 0.0 < alpha <= 1.0:
             raise ConfigError(f"bandit: alpha must be in (0, 1], got {alpha}")
@@ -42,7 +41,7 @@ class BanditSelector:
         # for it would steer the bandit toward levels the student cannot do alone.
         self.count_hinted = bool(count_hinted)
         self.q: dict[str, float] = {}
-        self.profile = SkillProfile(profile_decay)
+        self.profile = SkillProfile()
 
     def select(self, pool: Sequence[Task], k: int, rng: np.random.Generator) -> list[Task]:
         _check_pool(pool, k)

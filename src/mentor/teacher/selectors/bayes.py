@@ -44,7 +44,6 @@ class BayesSelector:
         rho: float = 0.1,
         implicit_by: str = "bucket",
         skill_weight: float = 0.0,
-        profile_decay: float = 1.0,
     ) -> None:
         if not 0.0 <= forget < 1.0:
             raise ConfigError(f"bayes: forget must be in [0, 1), got {forget}")
@@ -59,7 +58,7 @@ class BayesSelector:
         self.rho = float(rho) if implicit_by != "none" else 0.0
         self.implicit_by = implicit_by if implicit_by == "none" else _check_category(implicit_by)
         self.skill_weight = float(skill_weight)
-        self.profile = SkillProfile(profile_decay)
+        self.profile = SkillProfile()
         self._index: dict[str, int] = {}
         self._ids: list[str] = []
         self._cats: dict[str, int] = {}

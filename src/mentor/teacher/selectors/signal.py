@@ -64,7 +64,6 @@ class SignalSelector:
         forget: float = 0.3,
         strength: float = 1.0,
         sharpness: float = 2.0,
-        profile_decay: float = 1.0,
         context: SelectorContext | None = None,
     ) -> None:
         if not 0.0 <= forget < 1.0:
@@ -77,7 +76,7 @@ class SignalSelector:
         self.sharpness = float(sharpness)
         self.context = context or SelectorContext()
         self.rates = PassRates(forget=float(forget), strength=float(strength))
-        self.profile = SkillProfile(profile_decay)
+        self.profile = SkillProfile()
 
     def _keys(self, task: Task) -> tuple[str, str | None]:
         """The task's category and the bucket it shrinks toward (none when the category is the bucket)."""

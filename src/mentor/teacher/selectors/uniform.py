@@ -19,11 +19,11 @@ class UniformSelector:
 
     name = "uniform"
 
-    def __init__(self, skill_weight: float = 0.0, profile_decay: float = 1.0) -> None:
+    def __init__(self, skill_weight: float = 0.0) -> None:
         if skill_weight < 0:
             raise ConfigError(f"skill_weight must be >= 0, got {skill_weight}")
         self.skill_weight = float(skill_weight)
-        self.profile = SkillProfile(profile_decay)
+        self.profile = SkillProfile()
 
     def select(self, pool: Sequence[Task], k: int, rng: np.random.Generator) -> list[Task]:
         _check_pool(pool, k)
