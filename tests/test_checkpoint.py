@@ -206,3 +206,16 @@ def test_grpo_trainer_trains_from_a_mentor_checkpoint(smoke_run, tmp_path):
     trainer.train()
     assert trainer.state.global_step == 1
     assert not torch.equal(_logits(trainer.model, ids), _logits(start, ids))
+
+
+def test_a_checkpoint_serves_as_model_name(tmp_path):
+    """`model.name: runs/<run>/checkpoints/step-N` starts a new run from a trained student."""
+    from mentor.config import ModelConfig, PromptConfig
+    from mentor.student.policy import load_policy
+
+    model, tokenizer, optimizer = _trained()
+    path = save_checkpoint(tmp_path, 1, model, tokenizer, optimizer)
+    policy = load_policy(ModelConfig(name=str(path), sample_dtype="float32", train_autocast=False))
+    ids = _ids(tokenizer)
+    assert torch.equal(_logits(policy.model, ids), _logits(model, ids))
+    assert policy.render("Calculate 3 + 4.", PromptConfig()) == ids[0].tolist()  # the chat template came along
