@@ -83,7 +83,7 @@ def test_unknown_reasoning_gym_dataset(mentor_cli, tmp_path):
 def test_a_bad_plugin_argument_fails_before_the_run_exists(mentor_cli, tmp_path):
     run_dir = tmp_path / "run"
     r = mentor_cli("train", "--preset", "smoke", "--set", "curriculum.selector.args.sharpnes=4", "--run-dir", str(run_dir))
-    assert_user_error(r, "unknown argument(s) sharpnes for selector 'signal'", "sharpness")
+    assert_user_error(r, "curriculum.selector.args", "selector 'signal': unknown argument 'sharpnes'", "sharpness")
     assert not (run_dir / "run.sqlite").exists()  # no store, no model loaded: the same --run-dir works once fixed
 
 

@@ -38,7 +38,7 @@ def test_all_unscorable_fails_loudly(policy) -> None:
 
 
 def test_comparisons_pair_only_tasks_scored_at_both_ends_in_stable_order() -> None:
-    from mentor.compare import _common
+    from mentor.experiments.compare import _common
     from mentor.store import EvalRow
 
     def row(per_task):

@@ -1,18 +1,18 @@
-"""Adaptive scaffolding (hints.mode = "adaptive"): before sampling, each group gets the fewest hinted
+"""The hint schedules (`hints.schedule`), above all the default `scaffold`: before sampling, each group gets the fewest hinted
 attempts for which the whole group is expected to fail with probability at most a target, from
 discounted per-bucket pass rates with and without the hint. Budget-neutral, fades as the student
-passes alone, and its estimates survive resume."""
+passes alone, and its estimates survive resume. After grading, a group that still failed entirely
+is rescued once at the top rung (`rescue_share`; 0 is adaptive scaffolding alone)."""
 
 from __future__ import annotations
-
-import math
 
 import pytest
 import torch
 
 from mentor.config import load_config
-from mentor.hints import PassRates, scaffold_size
-from mentor.train.loop import build_run, resume_run, train_step
+from mentor.teacher.hints import PassRates, scaffold_size
+from mentor.train.loop import train_step
+from mentor.train.setup import build_run, resume_run
 
 
 def _all_fail(g: int, p: float, q: float, k: int) -> float:
@@ -58,7 +58,8 @@ def test_pass_rates_forget_and_start_at_the_prior():
 
 
 def _run(tmp_path, *extra: str, name: str = "run", resume: bool = False):
-    cfg = load_config(None, ["hints.mode=adaptive", "hints.max_level=2", "sampling.group_size=8", *extra], "smoke")
+    # adaptive scaffolding alone (no rescue) unless a test asks for it; the default ladder's top rung is 2
+    cfg = load_config(None, ["hints.schedule.args.rescue_share=0", "sampling.group_size=8", *extra], "smoke")
     return build_run(cfg, tmp_path / name, resume=resume)
 
 
@@ -68,15 +69,15 @@ def test_adaptive_scaffolds_after_evidence_at_no_extra_cost(tmp_path):
     # estimates ask for, at the top rung, inside the group; hinted failures then ask for more.
     # per bucket from a flat prior, so the mechanism is visible step by step (the default keys rates by
     # solved shape and starts pessimistic: test_a_pessimistic_prior_scaffolds_the_first_step)
-    run = _run(tmp_path, "optim.steps=3", "hints.adaptive.by=bucket", "hints.adaptive.prior=[1,1]")
-    g, a = run.cfg.sampling.group_size, run.cfg.hints.adaptive
+    run = _run(tmp_path, "optim.steps=3", "hints.schedule.args.by=bucket", "hints.schedule.args.prior=[1,1]")
+    g, a = run.cfg.sampling.group_size, run.teacher.schedule
     per_step = run.cfg.sampling.tasks_per_step * g
     train_step(run, 1)
     assert run.rollouts == per_step
     assert all(row["hint_level"] == 0 for row in run.store.attempts(1))
     for step in (2, 3):
-        bucket = run.pool[0].bucket
-        want = scaffold_size(g, run.pass_rates.rate(bucket, hinted=False), run.pass_rates.rate(bucket, hinted=True),
+        bucket, rates = run.teacher.pool[0].bucket, run.teacher.schedule.rates
+        want = scaffold_size(g, rates.rate(bucket, hinted=False), rates.rate(bucket, hinted=True),
                              a.target, int(g * a.max_share))
         train_step(run, step)
         assert run.rollouts == step * per_step  # budget-neutral: part of each group, not an extra group
@@ -98,41 +99,30 @@ def test_adaptive_pass_rates_survive_resume(tmp_path):
     run = _run(tmp_path, "optim.steps=3")
     for step in (1, 2):
         train_step(run, step)
-    state = run.pass_rates.state_dict()
+    state = run.teacher.schedule.rates.state_dict()
     assert state["counts"]
     run.store.close()
     torch.manual_seed(0)
     again = _run(tmp_path, "optim.steps=3", resume=True)
     assert resume_run(again) == 2
-    assert again.pass_rates.state_dict() == state
+    assert again.teacher.schedule.rates.state_dict() == state
     again.store.close()
 
 
-def test_a_fixed_gamma_replaces_the_batch_quantile(tmp_path):
-    from mentor.train.grpo import shape_guided_log_ratio
-
-    # the gradient of r/(r+γ) in log r is σ(1−σ): at r = γ it peaks at 1/4, so a small fixed γ puts the
-    # peak on the tokens the hint made likely (small r) instead of at the batch's 90th percentile
-    log_r = torch.log(torch.tensor([0.1, 1.0], requires_grad=True))
-    log_r.retain_grad()
-    shape_guided_log_ratio(log_r, 0.1).sum().backward()
-    assert log_r.grad[0] == pytest.approx(0.25)
-    assert log_r.grad[1] == pytest.approx((10 / 11) * (1 / 11))
-    assert math.isclose(float(shape_guided_log_ratio(torch.tensor(math.log(0.1)), 0.1)), 0.5)
-
-
-@pytest.mark.parametrize("mode", ["reroll", "adaptive"])
+@pytest.mark.parametrize("mode", ["rescue", "adaptive"])
 def test_no_hint_failures_of_hinted_groups_reach_the_selector(tmp_path, mode):
-    # Every group of the tiny model fails; in reroll mode each is re-rolled with hints in step 1, in
-    # adaptive mode each is scaffolded in step 2. The no-hint attempts are still the task's difficulty
-    # evidence: the Bayesian posterior of every selected task must count them as failures.
-    run = _run(tmp_path, f"hints.mode={mode}", "curriculum.selector.name=bayes", "optim.steps=3")
-    steps = (1,) if mode == "reroll" else (1, 2)
+    # Every group of the tiny model fails; with a rescue each is re-rolled with hints in step 1, with
+    # adaptive scaffolding alone each is scaffolded in step 2. The no-hint attempts are still the task's
+    # difficulty evidence: the Bayesian posterior of every selected task must count them as failures.
+    share = "1.0" if mode == "rescue" else "0"
+    run = _run(tmp_path, f"hints.schedule.args.rescue_share={share}", "curriculum.selector.name=bayes",
+               "optim.steps=3")
+    steps = (1,) if mode == "rescue" else (1, 2)
     for step in steps:
         train_step(run, step)
     rows = [r for r in run.store.attempts(steps[-1])]
     assert any(r["hint_level"] for r in rows)  # the groups were hinted
-    posteriors = run.selector.posteriors()
+    posteriors = run.teacher.selector.posteriors()
     for task_id in {r["task_id"] for r in rows}:
         plain = sum(1 for r in rows if r["task_id"] == task_id and not r["hint_level"])
         alpha, beta = posteriors[task_id]
@@ -151,10 +141,11 @@ def test_shape_rates_shrink_toward_their_bucket():
 
 def test_a_pessimistic_prior_scaffolds_the_first_step(tmp_path):
     # With no evidence the no-hint rate reads as the prior mean: 0.1 asks for hints at step 1 already.
-    run = _run(tmp_path, "optim.steps=1", "hints.adaptive.prior=[0.5,4.5]")
+    run = _run(tmp_path, "optim.steps=1", "hints.schedule.args.prior=[0.5,4.5]")
     train_step(run, 1)
     g = run.cfg.sampling.group_size
-    want = scaffold_size(g, 0.1, 0.5, run.cfg.hints.adaptive.target, int(g * run.cfg.hints.adaptive.max_share))
+    s = run.teacher.schedule
+    want = scaffold_size(g, 0.1, 0.5, s.target, int(g * s.max_share))
     assert want > 0
     hinted = sum(1 for row in run.store.attempts(1) if row["hint_level"])
     assert hinted == want * run.cfg.sampling.tasks_per_step
@@ -163,15 +154,15 @@ def test_a_pessimistic_prior_scaffolds_the_first_step(tmp_path):
 
 @pytest.mark.parametrize("by", ["shape", "solved_shape"])
 def test_shape_keyed_rates_count_each_shape_and_its_bucket(tmp_path, by):
-    from mentor.hints import prompt_shape, solved_shape
+    from mentor.teacher.categories import prompt_shape, solved_shape
 
-    run = _run(tmp_path, "optim.steps=1", f"hints.adaptive.by={by}")
+    run = _run(tmp_path, "optim.steps=1", f"hints.schedule.args.by={by}")
     train_step(run, 1)
     tasks = {row["task_id"] for row in run.store.attempts(1)}
-    pool = {t.id: t for t in run.pool}
+    pool = {t.id: t for t in run.teacher.pool}
     shape = prompt_shape if by == "shape" else None
     shapes = {f"{pool[t].bucket}:{shape(pool[t].prompt) if shape else solved_shape(pool[t])}" for t in tasks}
-    keys = {k.rsplit("|", 1)[0] for k in run.pass_rates.state_dict()["counts"]}
+    keys = {k.rsplit("|", 1)[0] for k in run.teacher.schedule.rates.state_dict()["counts"]}
     assert shapes <= keys and {pool[t].bucket for t in tasks} <= keys
     run.store.close()
 
@@ -180,7 +171,7 @@ def test_the_signal_selector_plans_with_the_live_scaffold_and_survives_resume(tm
     run = _run(tmp_path, "curriculum.selector.name=signal", "optim.steps=3")
     g = run.cfg.sampling.group_size
     for step in (1, 2):
-        planned = {t.id: run.selector.context.hinted(t, g) for t in run.pool}
+        planned = {t.id: run.teacher.selector.context.hinted(t, g) for t in run.teacher.pool}
         train_step(run, step)
         hinted: dict[tuple[int, str], int] = {}
         for row in run.store.attempts(step):
@@ -188,13 +179,14 @@ def test_the_signal_selector_plans_with_the_live_scaffold_and_survives_resume(tm
         # the selector scored each task with the hinted count its group then got
         assert all(planned[task_id] == k for (_, task_id), k in hinted.items())
     assert any(hinted.values())  # step 2 was scaffolded, so the plan was not trivially 0
-    state, plan = run.selector.state_dict(), {t.id: run.scaffold(t, g) for t in run.pool}
+    state = run.teacher.selector.state_dict()
+    plan = {t.id: run.teacher.schedule.hinted(t, g) for t in run.teacher.pool}
     assert state["rates"]["counts"]
     run.store.close()
     again = _run(tmp_path, "curriculum.selector.name=signal", "optim.steps=3", resume=True)
     assert resume_run(again) == 2
-    assert again.selector.state_dict() == state
-    assert {t.id: again.selector.context.hinted(t, g) for t in again.pool} == plan  # bound to the restored rates
+    assert again.teacher.selector.state_dict() == state
+    assert {t.id: again.teacher.selector.context.hinted(t, g) for t in again.teacher.pool} == plan  # bound to the restored rates
     again.store.close()
     # the report shows the selector's per-shape beliefs, from the store alone
     from mentor.report import write_report
@@ -206,7 +198,7 @@ def test_the_signal_selector_plans_with_the_live_scaffold_and_survives_resume(tm
 
 def test_rescue_rerolls_each_all_fail_group_once_at_the_top_rung_and_merges_it(tmp_path):
     # The tiny model never passes: every group fails, scaffold included, so every group is rescued.
-    run = _run(tmp_path, "hints.mode=rescue", "hints.reroll_share=0.5", "optim.steps=2", "hints.adaptive.prior=[1,1]")
+    run = _run(tmp_path, "hints.schedule.args.rescue_share=0.5", "optim.steps=2", "hints.schedule.args.prior=[1,1]")
     g, tasks = run.cfg.sampling.group_size, run.cfg.sampling.tasks_per_step
     train_step(run, 1)  # prior 0.5: no scaffold, so each group is 8 plain attempts, then 4 rescued
     assert run.rollouts == tasks * (g + g // 2)
@@ -227,7 +219,7 @@ def test_rescue_rerolls_each_all_fail_group_once_at_the_top_rung_and_merges_it(t
 
 
 def test_rescue_rerolls_only_what_the_budget_can_pay_for(tmp_path):
-    run = _run(tmp_path, "hints.mode=rescue", "hints.reroll_share=0.5", "hints.adaptive.prior=[1,1]",
+    run = _run(tmp_path, "hints.schedule.args.rescue_share=0.5", "hints.schedule.args.prior=[1,1]",
                "optim.steps=5", "optim.rollout_budget=20")
     train_step(run, 1)  # 2 tasks x 8 = 16 sampled, 4 left: one rescue of 4
     assert run.rollouts == 20
@@ -240,7 +232,7 @@ def test_an_llm_hinter_from_config_scaffolds_and_rescues_with_its_own_hint(tmp_p
     # test needs no second model); every hinted attempt, scaffolded or rescued, stores its hint.
     source = ('hints.source={"name": "llm", "args": {"backend": "scripted", '
               '"outputs": ["Write the sum, then the Answer line."]}}')
-    run = _run(tmp_path, "hints.mode=rescue", "hints.reroll_share=0.5", "optim.steps=2", "hints.adaptive.prior=[1,1]",
+    run = _run(tmp_path, "hints.schedule.args.rescue_share=0.5", "optim.steps=2", "hints.schedule.args.prior=[1,1]",
                source)
     g = run.cfg.sampling.group_size
     for step in (1, 2):  # step 1: rescue re-rolls only; step 2: the scaffold too
