@@ -192,11 +192,13 @@ class RunConfig(_Strict):
     hints: HintsConfig = Field(default_factory=HintsConfig)
     credit: CreditConfig = Field(default_factory=CreditConfig)
     checkpoint_every: int = Field(default=10, ge=0)  # 0: only at the end; resume replays later steps
+    # Tracking sinks (views of the store, mentor.track); not part of the hash: a resume may change them.
+    report_to: list[Literal["jsonl", "tensorboard", "trackio", "wandb"]] = Field(default_factory=lambda: ["jsonl"])
 
     def hash(self) -> str:
         """Identity of the run: what changes its course. With hints off, their settings change nothing,
         so a control stays resumable (and comparable) while the teacher's hint settings are tuned."""
-        data = self.model_dump(mode="json")
+        data = self.model_dump(mode="json", exclude={"report_to"})
         if not self.hints.enabled:
             data["hints"] = {"enabled": False}
         return _digest(data)
