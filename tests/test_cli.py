@@ -199,7 +199,7 @@ def test_report_regenerates_from_the_store_only(mentor_cli, copied_run):
     assert r.returncode == 0, r
     assert (copied_run / "report.html").is_file()
     assert {p.name for p in (copied_run / "plots").glob("*.png")} >= {
-        "heldout_accuracy.png", "reward.png", "no_signal.png", "timings.png"}
+        "heldout_accuracy.png", "reward.png", "signal.png", "timings.png"}
     assert hashlib.sha256(db.read_bytes()).hexdigest() == before  # the report never writes the store
     html = (copied_run / "report.html").read_text()
     assert "data:image/png;base64," in html  # self-contained
