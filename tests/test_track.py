@@ -191,3 +191,21 @@ def test_jsonl_sink_opens_its_file_only_on_the_first_row(tmp_path):
     sink = JsonlSink(tmp_path, fresh=True)
     sink.close()
     assert (tmp_path / JSONL_NAME).read_text() == '{"step": 0}\n'  # a refused run keeps its file
+
+
+def test_resume_can_add_a_sink_and_mend_a_lagging_one(tracked_run, tmp_path, mentor_cli):
+    """`--report-to` on `--resume` (a finished run: no step left): the new TensorBoard sink gets the
+    whole history, and metrics.jsonl missing its last row is completed from the store."""
+    copy = tmp_path / "copy"
+    shutil.copytree(tracked_run, copy)
+    full = _rows(copy / JSONL_NAME)
+    (copy / JSONL_NAME).write_text("".join(json.dumps(r) + "\n" for r in full[:-1]))
+    shutil.rmtree(copy / "tb")
+    r = mentor_cli("train", "--resume", str(copy), "--report-to", "jsonl,tensorboard", "--no-report")
+    assert r.returncode == 0, r
+    assert _rows(copy / JSONL_NAME) == full
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(copy / "tb"))
+    acc.Reload()
+    assert [e.step for e in acc.Scalars("heldout/accuracy")] == [r["step"] for r in full if r["heldout"]]

@@ -121,6 +121,7 @@ def train(
 
         try:
             run = run_training(cfg, target, resume=resume is not None, on_step=on_step, on_phase=on_phase)
+            write_step(run.store, run.store.last_step(), sinks)  # a resume with no step left still catches up
         finally:
             close_sinks(sinks)
             for r in reader:

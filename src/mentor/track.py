@@ -182,7 +182,8 @@ class TensorBoardSink:
         self._cls = SummaryWriter
         self.logdir = run_dir / TB_DIR
         self._fresh = fresh
-        self.last_step = start_after
+        # a sink added on resume has no events yet: it gets the whole history
+        self.last_step = start_after if self.logdir.is_dir() else -1
         self._writer: Any = None
 
     def write(self, row: dict[str, Any]) -> None:
