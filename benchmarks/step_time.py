@@ -142,6 +142,7 @@ def main() -> None:
     ap.add_argument("--model", default=None, help="model.name (default: the config's, the bundled smollm2-135m)")
     ap.add_argument("--trl-steps", type=int, default=None, help="GRPOTrainer steps timed (default: --steps)")
     ap.add_argument("--no-trl", action="store_true", help="skip the TRL comparison")
+    ap.add_argument("--skip-naive", action="store_true", help="skip the naive step and the sampler comparison")
     args = ap.parse_args()
 
     from mentor.config import load_config
@@ -170,8 +171,10 @@ def main() -> None:
                   f"store {t['store']:5.3f}  (trained attempts {m['update']['trained_attempts']:.0f})")
         prompts = [run.policy.render(cfg.prompt.template.format(prompt=t.prompt), cfg.prompt)
                    for t in run.pool[: cfg.sampling.tasks_per_step] for _ in range(cfg.sampling.group_size)]
-        naive = naive_step(run.policy, prompts, cfg.sampling.max_new_tokens)
-        ours, theirs = sampling_times(run.policy, prompts, cfg.sampling.max_new_tokens)
+        naive = ours = theirs = None
+        if not args.skip_naive:
+            naive = naive_step(run.policy, prompts, cfg.sampling.max_new_tokens)
+            ours, theirs = sampling_times(run.policy, prompts, cfg.sampling.max_new_tokens)
         trl_times: list[float] = []
         if initial is not None:
             texts = [cfg.prompt.template.format(prompt=t.prompt) for t in run.pool[: cfg.sampling.tasks_per_step]]
@@ -181,11 +184,12 @@ def main() -> None:
                 temperature=cfg.sampling.temperature, threads=threads, bf16=bool(run.policy.autocast))
         run.store.close()
     print(f"numerics: sampling {run.policy.sample_dtype}, update autocast {'bf16' if run.policy.autocast else 'off'}")
-    print(f"sampling {len(prompts)} attempts: Mentor's decoder {ours:.2f}s; transformers generate {theirs:.2f}s; "
-          f"x{theirs / ours:.2f}")
     med = statistics.median(totals)
-    print(f"median Mentor step {med:.2f}s; naive fp32 step {naive:.2f}s; speed-up x{naive / med:.2f}; "
-          f"target <= 15 s: {'met' if med <= 15 else 'NOT met'}")
+    if naive is not None and ours is not None and theirs is not None:
+        print(f"sampling {len(prompts)} attempts: Mentor's decoder {ours:.2f}s; transformers generate {theirs:.2f}s; "
+              f"x{theirs / ours:.2f}")
+        print(f"median Mentor step {med:.2f}s; naive fp32 step {naive:.2f}s; speed-up x{naive / med:.2f}; "
+              f"target <= 15 s: {'met' if med <= 15 else 'NOT met'}")
     if trl_times:
         import trl
 
