@@ -118,8 +118,8 @@ def _pct(v: float | None, sign: bool = False) -> str:
 
 
 def _secs(v: float) -> str:
-    """Seconds with two significant digits below 10 (a tiny model's step takes milliseconds)."""
-    return f"{v:.1f}" if v >= 10 else f"{v:.2g}"
+    """Seconds: one decimal from 10 s, two below; a tiny model's stages take milliseconds."""
+    return f"{v:.1f}" if v >= 10 else f"{v:.2f}" if v >= 0.01 else "<0.01"
 
 
 def _duration(seconds: float | None) -> str:
@@ -279,7 +279,15 @@ def _attribution(run: dict[str, Any], limit: int = 6) -> str:
     trained = [a for a in run["attempts"] if a["trained"] and a["token_advantages"] and any(a["token_advantages"])]
     # attempts whose credit varies along the tokens (step-level credit) first, then whole-attempt
     # credit; the latest steps first, where the student is most like its final self
-    shown = sorted(trained, key=lambda a: (len(set(a["token_advantages"])) == 1, -a["step"]))[:limit]
+    ranked = sorted(trained, key=lambda a: (len(set(a["token_advantages"])) == 1, -a["step"]))
+    # at most one credited and one blamed attempt per task, so the examples span tasks
+    shown, seen = [], set()
+    for a in ranked:
+        key = (a["task_id"], (a["advantage"] or 0.0) > 0)
+        if key not in seen:
+            seen.add(key)
+            shown.append(a)
+    shown = sorted(shown[:limit], key=lambda a: (a["step"], a["task_id"], -(a["advantage"] or 0.0)))
     if not shown:
         return "<p>No trained attempt carried a learning signal.</p>"
     try:
