@@ -209,3 +209,9 @@ def test_resume_can_add_a_sink_and_mend_a_lagging_one(tracked_run, tmp_path, men
     acc = EventAccumulator(str(copy / "tb"))
     acc.Reload()
     assert [e.step for e in acc.Scalars("heldout/accuracy")] == [r["step"] for r in full if r["heldout"]]
+
+
+def test_report_refuses_an_unknown_sink(tracked_run, mentor_cli):
+    r = mentor_cli("report", str(tracked_run), "--sinks", "jsonl,csv")
+    assert r.returncode == 2 and "Traceback" not in r.output, r
+    assert "--sinks: unknown tracking sink 'csv'" in r.stderr, r
