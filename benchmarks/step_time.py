@@ -1,14 +1,22 @@
 """Time one default GRPO step of the bundled student: 32 attempts x 48 new tokens on the CPU.
 
-Prints the split into sampling / grading / update, and the ratio against a naive step measured in
-the same process (fp32 sampling, full-sequence fp32 forward with a full-vocabulary log-softmax).
+Prints the split into sampling / grading / update, the ratio against a naive step measured in the
+same process (fp32 sampling, full-sequence fp32 forward with a full-vocabulary log-softmax), and the
+ratio against TRL's GRPOTrainer on the same work, in the same process: the same initial weights, the
+same 4 prompts x 8 completions x up to 48 new tokens, the same thread count, a reward that gives every
+group a signal (so neither side skips its update), no KL reference (Mentor's default), one update per
+generation, activation checkpointing off (TRL's default is on: slower, to save GPU memory). TRL gets bf16
+mixed precision exactly when Mentor's update autocasts to bf16.
 
-    python benchmarks/step_time.py [--steps 3]
+    python benchmarks/step_time.py [--steps 3] [--model smollm2-135m] [--trl-steps 3 | --no-trl]
+
+TRL is the `[trl]` extra: pip install 'mentor-rl[trl]'.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import tempfile
 import time
@@ -81,21 +89,76 @@ class _AlwaysSignal:
         return Advantages(rows, adv.info)
 
 
+def trl_step_times(model, tokenizer, prompts: list[str], *, steps: int, group_size: int, max_new_tokens: int,
+                   lr: float, temperature: float, threads: int, bf16: bool) -> list[float]:
+    """Seconds per GRPOTrainer step (generation, rewards and update) on `prompts` (one group each,
+    `len(prompts)` groups a step), the first step excluded as warm-up."""
+    try:
+        from datasets import Dataset
+        from transformers import TrainerCallback
+        from trl import GRPOConfig, GRPOTrainer
+    except ImportError:
+        raise SystemExit("the TRL comparison needs the [trl] extra: pip install 'mentor-rl[trl]' (or pass --no-trl)") from None
+
+    class Timer(TrainerCallback):
+        def __init__(self) -> None:
+            self.times: list[float] = []
+            self.t0 = 0.0
+
+        def on_step_begin(self, args, state, control, **kw):
+            self.t0 = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kw):
+            self.times.append(time.perf_counter() - self.t0)
+
+    def alternate(completions, **kw):
+        # 0, 1, 0, 1, ... inside every group: each group is mixed, so every completion has an advantage
+        return [float(i % 2) for i in range(len(completions))]
+
+    per_step = len(prompts)
+    data = Dataset.from_list([{"prompt": [{"role": "user", "content": p}]} for p in prompts * (steps + 1)])
+    timer = Timer()
+    with tempfile.TemporaryDirectory() as out:
+        args = GRPOConfig(
+            output_dir=out, per_device_train_batch_size=per_step * group_size, num_generations=group_size,
+            max_completion_length=max_new_tokens, max_steps=steps + 1, learning_rate=lr, temperature=temperature,
+            top_k=0, top_p=1.0, beta=0.0, num_iterations=1, shuffle_dataset=False, use_cpu=True, bf16=bf16,
+            report_to="none", save_strategy="no", logging_steps=10_000, disable_dropout=True, seed=0,
+            dataloader_num_workers=0,
+            # TRL turns activation checkpointing on by default (GPU memory); off, it is faster on this work
+            gradient_checkpointing=False,
+        )
+        torch.set_num_threads(threads)
+        trainer = GRPOTrainer(model=model, reward_funcs=alternate, args=args, train_dataset=data,
+                              processing_class=tokenizer, callbacks=[timer])
+        trainer.train()
+    return timer.times[1:]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--preset", default="control", help="control (no hints) isolates the step itself")
+    ap.add_argument("--model", default=None, help="model.name (default: the config's, the bundled smollm2-135m)")
+    ap.add_argument("--trl-steps", type=int, default=None, help="GRPOTrainer steps timed (default: --steps)")
+    ap.add_argument("--no-trl", action="store_true", help="skip the TRL comparison")
+    ap.add_argument("--skip-naive", action="store_true", help="skip the naive step and the sampler comparison")
     args = ap.parse_args()
 
     from mentor.config import load_config
-    from mentor.train.loop import build_run, train_step
+    from mentor.student.prompt import prompt_ids, user_text
+    from mentor.train.loop import train_step
+    from mentor.train.setup import build_run
 
     cfg = load_config(None, ["optim.steps=1000", "eval.every=1000", "checkpoint_every=0",
-                             "sampling.max_new_tokens=48", "sampling.group_size=8", "sampling.tasks_per_step=4"],
+                             "sampling.max_new_tokens=48", "sampling.group_size=8", "sampling.tasks_per_step=4",
+                             *([f"model.name={args.model}"] if args.model else [])],
                       args.preset)
     with tempfile.TemporaryDirectory() as tmp:
         run = build_run(cfg, tmp)
-        run.credit = _AlwaysSignal(run.credit)
+        initial = None if args.no_trl else copy.deepcopy(run.policy.model)  # TRL starts from the same weights
+        threads = torch.get_num_threads()
+        run.teacher.credit = _AlwaysSignal(run.teacher.credit)
         print(f"threads {torch.get_num_threads()}  model {cfg.model.name}  "
               f"{cfg.sampling.tasks_per_step}x{cfg.sampling.group_size} attempts x {cfg.sampling.max_new_tokens} tokens")
         train_step(run, 1)  # warm-up
@@ -108,17 +171,36 @@ def main() -> None:
             print(f"step {step}: total {total:5.2f}s  sample {t['sample']:5.2f}  grade {t['grade']:5.3f}  "
                   f"hints {t['hints']:5.2f}  credit {t['credit']:5.3f}  update {t['update']:5.2f}  "
                   f"store {t['store']:5.3f}  (trained attempts {m['update']['trained_attempts']:.0f})")
-        prompts = [run.policy.render(cfg.prompt.template.format(prompt=t.prompt), cfg.prompt)
-                   for t in run.pool[: cfg.sampling.tasks_per_step] for _ in range(cfg.sampling.group_size)]
-        naive = naive_step(run.policy, prompts, cfg.sampling.max_new_tokens)
-        ours, theirs = sampling_times(run.policy, prompts, cfg.sampling.max_new_tokens)
+        prompts = [prompt_ids(run.policy, cfg, t)
+                   for t in run.teacher.pool[: cfg.sampling.tasks_per_step] for _ in range(cfg.sampling.group_size)]
+        naive = ours = theirs = None
+        if not args.skip_naive:
+            naive = naive_step(run.policy, prompts, cfg.sampling.max_new_tokens)
+            ours, theirs = sampling_times(run.policy, prompts, cfg.sampling.max_new_tokens)
+        trl_times: list[float] = []
+        if initial is not None:
+            texts = [user_text(cfg.prompt, cfg.reward.answer_prefix, t.prompt)
+                     for t in run.teacher.pool[: cfg.sampling.tasks_per_step]]
+            trl_times = trl_step_times(
+                initial, copy.deepcopy(run.policy.tokenizer), texts, steps=args.trl_steps or args.steps,
+                group_size=cfg.sampling.group_size, max_new_tokens=cfg.sampling.max_new_tokens, lr=cfg.optim.lr,
+                temperature=cfg.sampling.temperature, threads=threads, bf16=bool(run.policy.autocast))
         run.store.close()
     print(f"numerics: sampling {run.policy.sample_dtype}, update autocast {'bf16' if run.policy.autocast else 'off'}")
-    print(f"sampling {len(prompts)} attempts: Mentor's decoder {ours:.2f}s; transformers generate {theirs:.2f}s; "
-          f"x{theirs / ours:.2f}")
     med = statistics.median(totals)
-    print(f"median Mentor step {med:.2f}s; naive fp32 step {naive:.2f}s; speed-up x{naive / med:.2f}; "
-          f"target <= 15 s: {'met' if med <= 15 else 'NOT met'}")
+    if naive is not None and ours is not None and theirs is not None:
+        print(f"sampling {len(prompts)} attempts: Mentor's decoder {ours:.2f}s; transformers generate {theirs:.2f}s; "
+              f"x{theirs / ours:.2f}")
+        print(f"median Mentor step {med:.2f}s; naive fp32 step {naive:.2f}s; speed-up x{naive / med:.2f}; "
+              f"target <= 15 s: {'met' if med <= 15 else 'NOT met'}")
+    if trl_times:
+        import trl
+
+        trl_med = statistics.median(trl_times)
+        print(f"TRL {trl.__version__} GRPOTrainer steps: {', '.join(f'{t:.2f}s' for t in trl_times)} "
+              f"(threads {threads}, bf16 {'on' if run.policy.autocast else 'off'})")
+        print(f"median Mentor step {med:.2f}s; median TRL GRPOTrainer step {trl_med:.2f}s; "
+              f"Mentor is x{trl_med / med:.2f} faster (target >= 1.5: {'met' if trl_med / med >= 1.5 else 'NOT met'})")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 
 import pytest
@@ -145,7 +146,40 @@ def test_runs_lists_a_smoke_run(mentor_cli, smoke_run):
         assert r.returncode == 0, r
         line = next(ln for ln in r.stdout.splitlines() if str(smoke_run.run_dir) in ln)
         cells = [c.strip() for c in line.split("│") if c.strip()]
-        assert cells[1:3] == ["finished", "2"], r
+        assert cells[2:6] == ["tiny", "signal · hints rescue · prefix_tree", "finished", "2"], r
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", cells[1]), r  # the start date
+
+
+def test_runs_json_is_machine_readable(mentor_cli, smoke_run):
+    from mentor.store import open_readonly
+
+    assert smoke_run.result.returncode == 0, smoke_run.result
+    r = mentor_cli("runs", str(smoke_run.run_dir.parent), "--json")
+    assert r.returncode == 0, r
+    records = json.loads(r.stdout)
+    rec = next(x for x in records if x["run_dir"] == str(smoke_run.run_dir))
+    with open_readonly(smoke_run.run_dir) as store:
+        evals, steps = store.evals(), store.steps()
+        assert rec["config_hash"] == store.meta("config_hash")
+    assert (rec["status"], rec["steps"], rec["rollouts"], rec["model"]) == ("finished", 2, steps[-1]["rollouts"], "tiny")
+    assert rec["setup"] == {"selector": "signal", "hints": "rescue", "credit": "prefix_tree", "steps": 2,
+                            "rollout_budget": None, "seed": 0}
+    assert rec["heldout_before"]["accuracy"] == evals[0].accuracy and rec["heldout_before"]["step"] == 0
+    assert rec["heldout_last"]["ci"] == [evals[-1].ci_lo, evals[-1].ci_hi] and rec["heldout_last"]["step"] == 2
+    assert rec["started_at"] < rec["last_step_at"] and rec["wall_seconds"] > 0
+
+
+def test_runs_json_of_an_empty_folder_is_an_empty_list(mentor_cli, tmp_path):
+    r = mentor_cli("runs", str(tmp_path), "--json")
+    assert r.returncode == 0 and json.loads(r.stdout) == [], r
+
+
+def test_help_documents_the_exit_codes(mentor_cli):
+    r = mentor_cli("--help", env={"COLUMNS": "300"})
+    assert r.returncode == 0, r
+    text = " ".join(r.stdout.split())
+    for fragment in ("Exit codes: 0 success", "1 an internal error", "2 bad input"):
+        assert fragment in text, r
 
 
 @pytest.fixture
@@ -165,7 +199,7 @@ def test_report_regenerates_from_the_store_only(mentor_cli, copied_run):
     assert r.returncode == 0, r
     assert (copied_run / "report.html").is_file()
     assert {p.name for p in (copied_run / "plots").glob("*.png")} >= {
-        "heldout_accuracy.png", "reward.png", "no_signal.png", "timings.png"}
+        "heldout_accuracy.png", "reward.png", "signal.png", "timings.png"}
     assert hashlib.sha256(db.read_bytes()).hexdigest() == before  # the report never writes the store
     html = (copied_run / "report.html").read_text()
     assert "data:image/png;base64," in html  # self-contained
@@ -175,3 +209,18 @@ def test_eval_of_a_smoke_run(mentor_cli, copied_run):
     r = mentor_cli("eval", str(copied_run), "--size", "4")
     assert r.returncode == 0, r
     assert "step 2: greedy accuracy" in r.stdout and "n=4" in r.stdout, r
+
+
+def test_eval_json_of_a_smoke_run(mentor_cli, copied_run):
+    r = mentor_cli("eval", str(copied_run), "--size", "4", "--json")
+    assert r.returncode == 0, r
+    result = json.loads(r.stdout)
+    assert (result["step"], result["n"], result["run_dir"]) == (2, 4, str(copied_run)), r
+    assert 0 <= result["ci"][0] <= result["accuracy"] <= result["ci"][1] <= 1, r
+    assert result["checkpoint"].endswith("step-2.pt"), r
+
+
+def test_eval_refuses_a_bad_size_before_loading(mentor_cli, copied_run):
+    r = mentor_cli("eval", str(copied_run), "--size", "0", "--json")
+    assert_user_error(r, "--size")
+    assert r.stdout == "", r

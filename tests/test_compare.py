@@ -40,7 +40,13 @@ def test_compare_runs_both_arms_at_one_budget_and_resumes(mentor_cli, tmp_path) 
     lo, hi = summary["gain_difference"]["ci"]
     assert lo <= summary["gain_difference"]["estimate"] <= hi
     assert (out / "report.html").is_file() and (out / "compare.json").is_file()
-    assert "Mentor vs vanilla GRPO" in (out / "report.html").read_text()
+    page = (out / "report.html").read_text()
+    assert "Mentor vs vanilla GRPO" in page
+    # the page leads with the gain difference and its interval, before the arms and the curves
+    lead = page.index("Mentor gain − control gain")
+    assert lead < page.index("<h2>Arms</h2>") < page.index("<h2>Curves</h2>")
+    assert f"{summary['gain_difference']['estimate'] * 100:+.1f} points" in page[lead:page.index("<h2>Arms</h2>")]
+    assert "<pre>" not in page  # no raw JSON dump
 
     # again: every arm is finished, so nothing retrains and the numbers are the same
     again = mentor_cli(*_args(out), timeout=300)

@@ -23,7 +23,7 @@ def test_smoke_run_writes_store_report_and_plots(smoke_run):
     d = smoke_run.run_dir
     assert (d / "run.sqlite").is_file() and (d / "report.html").is_file()
     plots = {p.name for p in (d / "plots").glob("*.png")}
-    assert {"heldout_accuracy.png", "reward.png", "no_signal.png", "timings.png"} <= plots
+    assert {"heldout_accuracy.png", "reward.png", "signal.png", "timings.png"} <= plots
     assert all((d / "plots" / name).stat().st_size > 1000 for name in plots)
     html = (d / "report.html").read_text()
     assert "Held-out accuracy" in html and "Resolved configuration" in html

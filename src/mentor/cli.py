@@ -23,10 +23,15 @@ from rich.table import Table
 
 from mentor.errors import MentorError
 
+EXIT_CODES = ("Exit codes: 0 success; 1 an internal error (a bug: the traceback is printed; please report it), "
+              "or a check that found failures (`tasks validate`); 2 bad input (a configuration, file, option or "
+              "run directory: one message names it and the fix, no traceback); 130 interrupted (committed steps "
+              "are kept).")
+
 app = typer.Typer(
     name="mentor",
     help="Mentor: the teacher in the loop of RL fine-tuning. Train a student with GRPO while Mentor grades, "
-    "chooses tasks, hints when stuck, and proves the gain against vanilla GRPO.",
+    "chooses tasks, hints when stuck, and proves the gain against vanilla GRPO.\n\n" + EXIT_CODES,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -58,6 +63,9 @@ def train(
     resume: Annotated[Path | None, typer.Option("--resume", help="Continue the run in this directory from its last committed step.")] = None,
     preset: PresetOpt = None,
     report: Annotated[bool, typer.Option(help="Write the HTML report at the end.")] = True,
+    report_to: Annotated[str | None, typer.Option(
+        "--report-to", help="Tracking sinks, comma-separated: jsonl, tensorboard, trackio, wandb (or none). "
+        "Default: the config's report_to (jsonl). Allowed with --resume.")] = None,
 ) -> None:
     """Train the student with the teacher in the loop; ends with a report.
 
@@ -66,7 +74,8 @@ def train(
     """
     from mentor.config import RunConfig, load_config
     from mentor.report import write_report
-    from mentor.store import RunStore
+    from mentor.store import RunStore, open_readonly
+    from mentor.track import close_sinks, open_sinks, parse_sinks, step_seconds, write_step
     from mentor.train.setup import train as run_training
 
     if resume is not None:
@@ -80,6 +89,16 @@ def train(
     else:
         cfg = load_config(config, set_ or [], preset)
         target = run_dir or _default_run_dir(preset)
+    if report_to is not None:
+        cfg = cfg.model_copy(update={"report_to": parse_sinks(report_to)})
+    # Sinks are opened (their packages imported) before any work, so a missing extra fails first.
+    start_after = -1
+    if resume is not None:
+        with open_readonly(target) as stored:
+            start_after = stored.last_step()
+    sinks = open_sinks(cfg.report_to, target, fresh=resume is None, config=cfg.model_dump(mode="json"),
+                       start_after=start_after)
+    reader: list[RunStore] = []  # a read-only view of the store the loop writes, opened after step 1
     console.print(f"[bold]run[/] {target}  config {cfg.hash()[:12]}  model {cfg.model.name}  steps {cfg.optim.steps}")
     with _progress() as progress:
         bar = progress.add_task("training", total=cfg.optim.steps, info="")
@@ -88,14 +107,25 @@ def train(
             progress.update(bar, info=msg)
 
         def on_step(step: int, m: dict[str, Any]) -> None:
-            t = m["timings"]
+            # Everything shown and tracked is read back from the committed store; s/step is the mean
+            # of step_seconds over the run's steps, the same number the report's summary gives.
+            if not reader:
+                reader.append(RunStore.open(target, readonly=True))
+            write_step(reader[0], step, sinks)
+            times = [step_seconds(s["timings"]) for s in reader[0].steps()]
             info = (f"reward {m['mean_reward'] or 0:.2f}  signal {m['signal_share']:.0%}  "
-                    f"hinted {m['hinted_groups']}  {sum(t.values()):.1f}s/step")
+                    f"hinted {m['hinted_groups']}  {sum(times) / max(len(times), 1):.1f}s/step")
             if "heldout_accuracy" in m:
                 info += f"  held-out {m['heldout_accuracy']:.1%}"
             progress.update(bar, completed=step, info=info)
 
-        run = run_training(cfg, target, resume=resume is not None, on_step=on_step, on_phase=on_phase)
+        try:
+            run = run_training(cfg, target, resume=resume is not None, on_step=on_step, on_phase=on_phase)
+            write_step(run.store, run.store.last_step(), sinks)  # a resume with no step left still catches up
+        finally:
+            close_sinks(sinks)
+            for r in reader:
+                r.close()
         progress.update(bar, completed=run.store.last_step())
     evals = run.store.evals()
     run.store.close()
@@ -139,14 +169,19 @@ def config_(
 def eval_(
     run_dir: Annotated[Path, typer.Argument(help="A run directory written by `mentor train`.")],
     size: Annotated[int | None, typer.Option(help="Held-out tasks to use (default: all).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object on stdout.")] = False,
 ) -> None:
     """Evaluate a run's latest checkpoint on its held-out tasks (greedy accuracy, pass@k, no hints)."""
+    import json
+
     from mentor.config import RunConfig
     from mentor.store import RunStore
     from mentor.student.policy import load_policy
-    from mentor.train.checkpoint import load_checkpoint
+    from mentor.train.checkpoint import latest_checkpoint, load_checkpoint
     from mentor.train.evaluate import evaluate
 
+    if size is not None and size < 1:
+        raise MentorError(f"--size must be at least 1, got {size}.", where="--size", fix="e.g. --size 32")
     store = RunStore.open(run_dir, readonly=True)
     cfg = RunConfig.model_validate(store.config)
     if size:
@@ -154,45 +189,66 @@ def eval_(
     policy = load_policy(cfg.model)
     step = load_checkpoint(run_dir, policy.model)  # the newest: an HF directory or an old step-N.pt
     policy.sync_sampler()
-    result = evaluate(policy, store.load_tasks("heldout"), cfg, step=step, rollouts=store.rollouts_at(step))
+    rollouts = store.rollouts_at(step)
+    result = evaluate(policy, store.load_tasks("heldout"), cfg, step=step, rollouts=rollouts)
     store.close()
+    if as_json:
+        print(json.dumps({"run_dir": str(run_dir), "step": step, "rollouts": rollouts, "accuracy": result.accuracy,
+                          "ci": [result.ci_lo, result.ci_hi], "n": result.n, "pass_k": result.pass_k, "k": result.k,
+                          "checkpoint": str(latest.path) if (latest := latest_checkpoint(run_dir)) else None}))
+        return
     out.print(f"step {step}: greedy accuracy {result.accuracy:.1%} (95% CI {result.ci_lo:.1%}–{result.ci_hi:.1%}, "
               f"n={result.n})" + (f", pass@{result.k} {result.pass_k:.1%}" if result.pass_k is not None else ""))
 
 
 @app.command()
-def runs(root: Annotated[Path, typer.Argument(help="Directory holding run directories.")] = Path("runs")) -> None:
-    """List runs: status, steps, rollouts, held-out accuracy."""
-    from mentor.store import STORE_NAME, RunStore
+def runs(
+    root: Annotated[Path, typer.Argument(help="Directory holding run directories (or one run directory).")] = Path("runs"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list of runs on stdout (empty list: no runs).")] = False,
+) -> None:
+    """List runs: start date, model, setup, status, steps, rollouts, held-out accuracy before and last."""
+    import json
 
-    table = Table("run", "status", "steps", "rollouts", "held-out before", "held-out last", "config")
-    dirs = sorted(p.parent for p in root.glob(f"*/{STORE_NAME}")) if root.is_dir() else []
-    if (root / STORE_NAME).is_file():
-        dirs = [root]
-    for d in dirs:
-        s = RunStore.open(d, readonly=True)
-        ev = s.evals()
-        table.add_row(str(d), s.meta("status") or "?", str(s.last_step()), str(s.rollouts_at(s.last_step())),
-                      f"{ev[0].accuracy:.1%}" if ev else "-", f"{ev[-1].accuracy:.1%}" if ev else "-",
-                      (s.meta("config_hash") or "")[:12])
-        s.close()
-    if not dirs:
+    from mentor.report.runs import find_runs, run_record
+
+    records = [run_record(d) for d in find_runs(root)]
+    if as_json:
+        print(json.dumps(records, indent=2))
+        return
+    if not records:
         console.print(f"no runs under {root}")
         return
+    table = Table("run", "started", "model", "setup", "status", "steps", "rollouts", "held-out before",
+                  "held-out last", "config")
+
+    def pct(e: dict[str, Any] | None) -> str:
+        return f"{e['accuracy']:.1%}" if e else "-"
+
+    for r in records:
+        setup = r["setup"]
+        table.add_row(r["run_dir"], (r["started_at"] or "?")[:16].replace("T", " "), r["model"],
+                      f"{setup['selector']} · hints {setup['hints']} · {setup['credit']}", r["status"],
+                      str(r["steps"]), str(r["rollouts"]), pct(r["heldout_before"]), pct(r["heldout_last"]),
+                      r["config_hash"][:12])
     out.print(table)
 
 
 @app.command()
-def report(run_dir: Annotated[Path, typer.Argument(help="A run directory (or a compare directory).")]) -> None:
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory (or a compare directory).")],
+    sinks: Annotated[str | None, typer.Option(
+        "--sinks", help="Also rebuild these tracking sinks from the store, comma-separated: jsonl, tensorboard, "
+        "trackio, wandb.")] = None,
+) -> None:
     """Write the HTML report (and PNG plots) of a run; reads the run store only."""
     from mentor.report import write_report
-    from mentor.store import STORE_NAME
 
-    if (run_dir / "compare.json").is_file() and not (run_dir / STORE_NAME).is_file():
-        from mentor.experiments.compare import write_compare_report
+    if sinks is not None:
+        from mentor.track import parse_sinks, rebuild
 
-        out.print(f"report: {write_compare_report(run_dir)}")
-        return
+        names = parse_sinks(sinks, where="--sinks")
+        for written in rebuild(run_dir, names):
+            out.print(f"rebuilt: {written}")
     out.print(f"report: {write_report(run_dir)}")
 
 

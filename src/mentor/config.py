@@ -158,11 +158,15 @@ class RunConfig(_Strict):
     credit: CreditConfig = Field(default_factory=CreditConfig)
     checkpoint_every: int = Field(default=10, ge=0, description="Checkpoint every this many steps; 0: only at "
                                                                  "the end (resume replays later steps from the store).")
+    # Views of the store (mentor.track); not part of the hash: a resume may add or drop a sink.
+    report_to: list[Literal["jsonl", "tensorboard", "trackio", "wandb"]] = Field(
+        default_factory=lambda: ["jsonl"], description="Tracking sinks written after every committed step "
+                                                       "(offline); mentor report --sinks rebuilds them.")
 
     def hash(self) -> str:
         """Identity of the run: what changes its course. With hints off, their other settings change
         nothing, so a control stays resumable (and comparable) while the teacher's settings are tuned."""
-        data = self.model_dump(mode="json")
+        data = self.model_dump(mode="json", exclude={"report_to"})
         if self.hints.schedule.name == "none":
             data["hints"] = {"schedule": {"name": "none"}}
         return _digest(data)

@@ -8,7 +8,6 @@ the same held-out tasks, never trained on, without hints.
 
 from __future__ import annotations
 
-import html
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,7 +19,6 @@ import typer
 from mentor.config import RunConfig, load_config
 from mentor.errors import MentorError
 from mentor.stats import bootstrap_diff_ci
-from mentor.types import PASS
 
 ARMS = ("control", "mentor")
 
@@ -114,71 +112,9 @@ def _mean_or_none(values: Sequence[float | None]) -> float | None:
 
 
 def write_compare_report(out_dir: str | Path) -> Path:
-    from mentor.report import (
-        _CSS,
-        _img,
-        _table,
-        load_run,
-        plot_heldout,
-        plot_hint_usage,
-        plot_per_step,
-        selector_table,
-    )
+    from mentor.report.compare_page import write_compare_report as write
 
-    out_dir = Path(out_dir)
-    meta = json.loads((out_dir / "compare.json").read_text())
-    seeds = meta["seeds"]
-    summary = meta["summary"]
-    labelled = [(f"{arm} s{s}", load_run(out_dir / f"{arm}-s{s}")) for arm in ARMS for s in seeds]
-    plots = out_dir / "plots"
-    plots.mkdir(exist_ok=True)
-    figs = [
-        (plot_heldout(labelled, plots / "heldout_accuracy.png"), "Held-out accuracy vs rollouts consumed (95% CI over tasks)"),
-        (plot_per_step(labelled, "signal_share", "share of groups with a learning signal", plots / "signal.png"),
-         "Share of groups with a learning signal"),
-        (plot_per_step(labelled, "mean_reward", "mean reward (no-hint attempts)", plots / "reward.png"), "Mean reward per step"),
-        (plot_hint_usage(labelled, plots / "hints.png"), "Hint usage: share of attempts sampled with a hint"),
-        (plot_per_step(labelled, "hint_reliance", "hint reliance (log p with − without hint)", plots / "reliance.png"),
-         "Hint reliance of correct guided attempts"),
-    ]
-    frontier = _frontier_rows(labelled)
-    selectors = "".join(f"<h3>{html.escape(label)}</h3>{table}" for label, run in labelled
-                        if (table := selector_table(run)))
-    rows = []
-    for arm in ARMS:
-        s = summary[arm]
-        rows.append((arm, f"{s['signal_share']:.1%}", f"{s['heldout_before']:.1%}", f"{s['heldout_after']:.1%}",
-                     f"{s['gain']:+.1%}", f"[{s['gain_ci'][0]:+.1%}, {s['gain_ci'][1]:+.1%}]", s["rollouts"], s["steps"]))
-    gd = summary["gain_difference"]
-    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>Mentor vs vanilla GRPO</title>
-<style>{_CSS}</style></head><body><h1>Mentor vs vanilla GRPO at the same rollout budget</h1>
-<p>seeds {html.escape(str(seeds))} · held-out tasks never trained on · no hints at evaluation</p>
-{_table(["arm", "signal share", "held-out before", "after", "gain", "gain 95% CI", "rollouts", "steps"], rows)}
-<p>Mentor's gain minus the control's: <b>{gd['estimate']:+.1%}</b> (95% CI {gd['ci'][0]:+.1%} to {gd['ci'][1]:+.1%},
-bootstrap over seeds and tasks). Rollouts for Mentor to reach the control's final accuracy:
-{html.escape(str(summary['mentor']['rollouts_to_control_final']))} (ratio to the control's
-{html.escape(str(summary['mentor']['rollouts_to_control_final_ratio']))}).</p>
-{''.join(_img(p, alt) for p, alt in figs)}
-<h2>Frontier: no-hint pass rate by level at the end of training</h2>{_table(["run", "bucket", "pass rate", "attempts"], frontier)}
-{"<h2>Selector posteriors after the last step</h2>" + selectors if selectors else ""}
-<pre>{html.escape(json.dumps(summary, indent=2))}</pre></body></html>"""
-    path = out_dir / "report.html"
-    path.write_text(page, encoding="utf-8")
-    return path
-
-
-def _frontier_rows(labelled: Sequence[tuple[str, dict[str, Any]]]) -> list[tuple[str, str, str, int]]:
-    """Per-bucket (source@level) no-hint pass rate over each run's attempts: where the student's edge is."""
-    rows = []
-    for label, run in labelled:
-        by: dict[str, list[float]] = {}
-        for a in run["attempts"]:
-            if a["hint_level"] or a["reward"] is None:
-                continue
-            by.setdefault(run["buckets"].get(a["task_id"], "?"), []).append(float(a["reward"] >= PASS))
-        for bucket, vals in sorted(by.items()):
-            rows.append((label, bucket, f"{np.mean(vals):.1%}", len(vals)))
-    return rows
+    return write(out_dir)
 
 
 def compare_command(
