@@ -146,7 +146,7 @@ def test_runs_lists_a_smoke_run(mentor_cli, smoke_run):
         assert r.returncode == 0, r
         line = next(ln for ln in r.stdout.splitlines() if str(smoke_run.run_dir) in ln)
         cells = [c.strip() for c in line.split("│") if c.strip()]
-        assert cells[2:6] == ["tiny", "signal · hints rescue · prefix_tree", "finished", "2"], r
+        assert cells[2:6] == ["tiny", "signal · hints scaffold · prefix_tree", "finished", "2"], r
         assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", cells[1]), r  # the start date
 
 
@@ -162,7 +162,7 @@ def test_runs_json_is_machine_readable(mentor_cli, smoke_run):
         evals, steps = store.evals(), store.steps()
         assert rec["config_hash"] == store.meta("config_hash")
     assert (rec["status"], rec["steps"], rec["rollouts"], rec["model"]) == ("finished", 2, steps[-1]["rollouts"], "tiny")
-    assert rec["setup"] == {"selector": "signal", "hints": "rescue", "credit": "prefix_tree", "steps": 2,
+    assert rec["setup"] == {"selector": "signal", "hints": "scaffold", "credit": "prefix_tree", "steps": 2,
                             "rollout_budget": None, "seed": 0}
     assert rec["heldout_before"]["accuracy"] == evals[0].accuracy and rec["heldout_before"]["step"] == 0
     assert rec["heldout_last"]["ci"] == [evals[-1].ci_lo, evals[-1].ci_hi] and rec["heldout_last"]["step"] == 2
@@ -217,7 +217,7 @@ def test_eval_json_of_a_smoke_run(mentor_cli, copied_run):
     result = json.loads(r.stdout)
     assert (result["step"], result["n"], result["run_dir"]) == (2, 4, str(copied_run)), r
     assert 0 <= result["ci"][0] <= result["accuracy"] <= result["ci"][1] <= 1, r
-    assert result["checkpoint"].endswith("step-2.pt"), r
+    assert result["checkpoint"].endswith("step-2"), r
 
 
 def test_eval_refuses_a_bad_size_before_loading(mentor_cli, copied_run):
