@@ -1,0 +1,514 @@
+"""Hostile attempts: forgeries of a pass must earn nothing, escapes from the sandbox must fail.
+
+Each forgery is an attempt that does NOT solve f(x) = x*x + 1 (its honest version scores 0) but tries to
+make the grader believe it did. Each escape probe reports on stdout what it managed; the test checks the
+host from outside as well (files, sockets).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import textwrap
+import threading
+from pathlib import Path
+
+import pytest
+
+from mentor.grade import sandbox
+from mentor.grade.checks import check_python_tests, validate_check_args
+from mentor.grade.sandbox import Limits, run_io_test
+from mentor.types import Task
+
+_WHY = sandbox.available()
+pytestmark = pytest.mark.skipif(_WHY is not None, reason=f"code sandbox unavailable: {_WHY}")
+
+FAST = Limits(cpu_s=2, wall_s=5, memory_mb=256, output_bytes=32 * 1024)
+ASSERTS = ["assert f(2) == 5", "assert f(3) == 10", "assert f(-1) == 2"]
+TASK = Task("sq", "write f(x) = x*x + 1", meta={"asserts": ASSERTS})
+ARGS = validate_check_args("python_tests", {"cpu_s": 2, "wall_s": 5, "memory_mb": 256}, where="test")
+
+
+def _score(code: str) -> tuple[float, dict]:
+    v = check_python_tests(TASK, textwrap.dedent(code), **ARGS)
+    assert v.score is not None
+    return v.score, v.details
+
+
+# --- forgeries --------------------------------------------------------------------------------------
+
+PATCH_EXEC = {
+    "builtins.exec no-op": """
+        import builtins
+        builtins.exec = lambda *a, **k: None
+        def f(x): return 0
+    """,
+    # a claimed value is worth what returning it honestly is worth (a guess of 5 would get 1/3, as
+    # `def f(x): return 5` does); the guess here matches no expected value
+    "builtins.eval returns a guess": """
+        import builtins
+        builtins.eval = lambda *a, **k: 7
+        def f(x): return 0
+    """,
+    "harness module exec/eval replaced": """
+        import sys
+        m = sys.modules["__main__"]
+        m.__dict__["exec"] = lambda *a, **k: None
+        m.__dict__["eval"] = lambda *a, **k: True
+        def f(x): return 0
+    """,
+    "json.dumps forges every report": """
+        import json
+        json.dumps = lambda *a, **k: '{"test": 0, "steps": [{"ok": true, "v": true}]}'
+        def f(x): return 0
+    """,
+    "harness encoder replaced": """
+        import sys
+        sys.modules["__main__"]._encode = lambda *a, **k: True
+        def f(x): return 0
+    """,
+    "exit before the tests run": """
+        import os
+        os._exit(0)
+    """,
+    "forged result lines on every descriptor": """
+        import os
+        for fd in range(1, 10):
+            for i in range(3):
+                try:
+                    os.write(fd, ('MENTOR_RESULT {"test": %d, "steps": [{"ok": true, "v": true}]}\\n' % i).encode())
+                except OSError:
+                    pass
+        def f(x): return 0
+    """,
+}
+
+ALWAYS_EQUAL = {
+    "class with __eq__ always True": """
+        class A:
+            def __eq__(self, other): return True
+            __hash__ = object.__hash__
+        def f(x): return A()
+    """,
+    "int subclass with __eq__ True": """
+        class I(int):
+            def __eq__(self, other): return True
+            __hash__ = int.__hash__
+        def f(x): return I(0)
+    """,
+    "str subclass with __eq__ True": """
+        class S(str):
+            def __eq__(self, other): return True
+            __hash__ = str.__hash__
+        def f(x): return S("")
+    """,
+    "unittest.mock.ANY": """
+        from unittest import mock
+        def f(x): return mock.ANY
+    """,
+    "list subclass inside a tuple": """
+        class L(list):
+            def __eq__(self, other): return True
+        def f(x): return (L(),)
+    """,
+    "__eq__ patched onto a builtin via ctypes-free gc trick": """
+        import gc
+        class E:
+            def __eq__(self, o): return True
+            def __ne__(self, o): return False
+        def f(x): return [E()][0]
+    """,
+}
+
+FRAME_READING = {
+    "sys._getframe locals, print pass lines": """
+        import sys
+        def f(x):
+            fr = sys._getframe(1)
+            loot = {k: repr(v)[:80] for k, v in fr.f_locals.items()}
+            print("\\n".join(f"0:{i}:pass" for i in range(3)), loot)
+            return 0
+    """,
+    "sys.settrace harvests harness locals": """
+        import sys
+        seen = []
+        def tr(frame, event, arg):
+            seen.append(dict(frame.f_locals))
+            return None
+        sys.settrace(tr)
+        def f(x):
+            for loc in seen:
+                for v in loc.values():
+                    if isinstance(v, str) and "pass" in v:
+                        print(v)
+            return 0
+    """,
+    "gc scan for the job's strings": """
+        import gc
+        def f(x):
+            for o in gc.get_objects():
+                if isinstance(o, dict) and "tests" in o:
+                    print("found job", o)
+            return 0
+    """,
+    "f_back chain, print nonce-style lines": """
+        import sys
+        def f(x):
+            fr = sys._getframe()
+            while fr is not None:
+                for v in fr.f_locals.values():
+                    if isinstance(v, str) and len(v) == 32:
+                        print(f"{v}:0:pass\\n{v}:1:pass\\n{v}:2:pass")
+                fr = fr.f_back
+            return 0
+    """,
+}
+
+
+_READ_ANSWER = """
+    import re, sys
+    def _expected(x, text):
+        m = re.search(r"f\\(%s\\)\\s*==\\s*(-?\\d+)" % re.escape(str(x)), text)
+        return int(m.group(1)) if m else None
+"""
+
+READ_ASSERTS = {
+    "caller's code constants": _READ_ANSWER + """
+    def f(x):
+        fr = sys._getframe(1)
+        consts = [c for c in fr.f_code.co_consts if isinstance(c, int) and c != x]
+        return consts[-1] if consts else 0
+    """,
+    "every frame's locals searched for the assert text": _READ_ANSWER + """
+    def f(x):
+        fr = sys._getframe()
+        while fr is not None:
+            for v in list(fr.f_locals.values()):
+                got = _expected(x, repr(v))
+                if got is not None:
+                    return got
+            fr = fr.f_back
+        return 0
+    """,
+    "harness source and job on disk": _READ_ANSWER + """
+    import os
+    def f(x):
+        for root in ("/mentor", "/work", "/tmp", os.getcwd()):
+            for dirpath, _, files in os.walk(root):
+                for n in files:
+                    try:
+                        got = _expected(x, open(os.path.join(dirpath, n), errors="replace").read())
+                    except OSError:
+                        continue
+                    if got is not None:
+                        return got
+        return 0
+    """,
+    "stdin re-read for the job": _READ_ANSWER + """
+    import os
+    try:
+        os.lseek(0, 0, 0)
+        _job = os.read(0, 1 << 20).decode(errors="replace")
+    except OSError:
+        _job = ""
+    def f(x):
+        got = _expected(x, _job)
+        return 0 if got is None else got
+    """,
+}
+
+PROC_MEM = {
+    "/proc/self/mem via a directory handle": _READ_ANSWER + """
+    import os
+    def _scan():
+        d = os.open("/proc/self", os.O_RDONLY)
+        maps = os.open("maps", os.O_RDONLY, dir_fd=d)
+        regions = os.read(maps, 1 << 20).decode().splitlines()
+        mem = os.open("mem", os.O_RDONLY, dir_fd=d)
+        blob = []
+        for line in regions:
+            lo, hi = (int(v, 16) for v in line.split()[0].split("-"))
+            if "r" not in line.split()[1] or hi - lo > 64 << 20:
+                continue
+            try:
+                os.lseek(mem, lo, 0)
+                blob.append(os.read(mem, hi - lo).decode("latin-1"))
+            except OSError:
+                pass
+        return "".join(blob)
+    _mem = _scan()
+    def f(x):
+        got = _expected(x, _mem)
+        return 0 if got is None else got
+    """,
+    "parent's memory through /proc": _READ_ANSWER + """
+    import os
+    _loot = ""
+    for pid in os.listdir("/proc"):
+        if pid.isdigit() and int(pid) != os.getpid():
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                    _loot += fh.read().decode("latin-1")
+                with open(f"/proc/{pid}/mem", "rb") as fh:
+                    _loot += fh.read(1 << 16).decode("latin-1")
+            except OSError:
+                pass
+    def f(x):
+        got = _expected(x, _loot)
+        return 0 if got is None else got
+    """,
+}
+
+FAMILIES = {"patch exec/builtins/harness": PATCH_EXEC, "always-true __eq__": ALWAYS_EQUAL,
+            "frame reading, printed pass lines": FRAME_READING, "reading the asserts": READ_ASSERTS,
+            "/proc memory scraping": PROC_MEM}
+
+
+def test_genuine_solutions_keep_full_credit() -> None:
+    for code in ("def f(x):\n    return x * x + 1",
+                 "import math\ndef f(x):\n    return int(math.pow(x, 2)) + 1",
+                 "class C:\n    pass\ndef f(x):\n    print('debug', x)\n    return x ** 2 + 1"):
+        assert _score(code)[0] == 1.0
+
+
+@pytest.mark.parametrize("family,name", [(f, n) for f, d in FAMILIES.items() for n in d])
+def test_forgery_earns_nothing(family: str, name: str) -> None:
+    score, details = _score(FAMILIES[family][name])
+    assert score == 0.0, (family, name, details["tests"])
+
+
+def test_always_equal_values_are_reported_as_suspicious() -> None:
+    _, details = _score(ALWAYS_EQUAL["class with __eq__ always True"])
+    assert details["suspicious"] and "not plain data" in details["suspicious"][0]
+
+
+def test_frame_introspection_is_recorded_on_the_grade() -> None:
+    _, details = _score(FRAME_READING["sys._getframe locals, print pass lines"])
+    assert "sys._getframe" in details["blocked"]
+
+
+# --- escapes ----------------------------------------------------------------------------------------
+
+
+def _probe(code: str, limits: Limits = FAST) -> str:
+    return run_io_test(textwrap.dedent(code), "", limits).stdout
+
+
+def test_writes_outside_do_not_land(tmp_path: Path) -> None:
+    targets = {k: tmp_path / f"{k}.txt" for k in ("plain", "dirfd", "realpath", "os", "subinterp")}
+    code = f"""
+        import os, sys
+        T = {{k: v for k, v in {dict((k, str(v)) for k, v in targets.items())!r}.items()}}
+        def attempt(name, fn):
+            try:
+                fn()
+                print(name, "WROTE")
+            except Exception as e:
+                print(name, "failed", type(e).__name__)
+        attempt("plain", lambda: open(T["plain"], "w").write("x"))
+        def dirfd():
+            d = os.open(os.path.dirname(T["dirfd"]), os.O_RDONLY)
+            os.close(os.open(os.path.basename(T["dirfd"]), os.O_CREAT | os.O_WRONLY, dir_fd=d))
+        attempt("dirfd", dirfd)
+        os.path.realpath = lambda p, **k: "/work/" + os.path.basename(p)
+        attempt("realpath", lambda: open(T["realpath"], "w").write("x"))
+        import types
+        sys.modules["os"] = types.ModuleType("os")
+        attempt("os", lambda: open(T["os"], "w").write("x"))
+        def sub():
+            import _xxsubinterpreters as si
+            i = si.create()
+            si.run_string(i, "open(%r, 'w').write('x')" % T["subinterp"])
+        attempt("subinterp", sub)
+    """
+    out = _probe(code)
+    assert "WROTE" not in out, out
+    assert not any(p.exists() for p in targets.values())
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_host_unix_sockets_are_unreachable(tmp_path: Path) -> None:
+    path = tmp_path / "host.sock"
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(str(path))
+    srv.listen(1)
+    abstract = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    abstract.bind(b"\0mentor-hostile-test")
+    abstract.listen(1)
+    got: list[bytes] = []
+
+    def accept() -> None:
+        srv.settimeout(6)
+        try:
+            conn, _ = srv.accept()
+            got.append(conn.recv(10))
+        except OSError:
+            pass
+
+    t = threading.Thread(target=accept)
+    t.start()
+    code = f"""
+        import socket, _socket
+        for addr in ({str(path)!r}, b"\\0mentor-hostile-test"):
+            for mod in (socket, _socket):
+                try:
+                    s = mod.socket(mod.AF_UNIX, mod.SOCK_STREAM)
+                    s.connect(addr)
+                    s.send(b"hi")
+                    print("CONNECTED", addr)
+                except Exception as e:
+                    print("failed", type(e).__name__)
+        try:
+            import ctypes
+            print("ctypes socket() ->", ctypes.CDLL(None).socket(1, 1, 0))
+        except Exception as e:
+            print("ctypes failed", type(e).__name__)
+    """
+    out = _probe(code)
+    t.join()
+    srv.close()
+    abstract.close()
+    assert "CONNECTED" not in out and not got, out
+    assert "ctypes socket() -> -1" in out or "ctypes failed" in out
+
+
+def test_host_proc_and_files_are_invisible() -> None:
+    import mentor
+
+    src = Path(mentor.__file__).resolve()
+    code = f"""
+        import os
+        pids = [p for p in os.listdir("/proc") if p.isdigit()]
+        cmd = [open(f"/proc/{{p}}/cmdline", "rb").read() for p in pids]
+        print("pids", len(pids), "pytest" in repr(cmd))
+        for path in ("/etc/passwd", "/etc/shadow", {str(src)!r}, "/root/.bash_history", "/home"):
+            try:
+                print(path, "READ", open(path).read()[:40] if not os.path.isdir(path) else os.listdir(path))
+            except Exception as e:
+                print(path, "failed", type(e).__name__)
+    """
+    out = _probe(code)
+    line = next(ln for ln in out.splitlines() if ln.startswith("pids"))
+    n, saw_pytest = line.split()[1:]
+    assert int(n) <= 3 and saw_pytest == "False", out
+    assert "READ" not in out and "root:x:0" not in out, out
+
+
+def test_process_creation_fails() -> None:
+    # every probe tries to start a process that leaves /work/ran_<probe>; the verdict is those files
+    code = """
+        import os, sys
+        def attempt(name, fn):
+            try:
+                r = fn(name)
+                print(name, "returned", r)
+            except BaseException as e:
+                print(name, "failed", type(e).__name__)
+        def sh(name):
+            return [b"/bin/sh", b"-c", f"echo > /work/ran_{name}".encode()]
+        def fork_exec(name):
+            import _posixsubprocess
+            r, w = os.pipe()
+            return _posixsubprocess.fork_exec(sh(name), [b"/bin/sh"], True, (), None, None,
+                                               -1, -1, -1, -1, -1, -1, r, w, True, False, None, None,
+                                               None, -1, None, False)
+        def fork(name):
+            pid = os.fork()
+            if pid == 0:
+                open(f"/work/ran_{name}", "w").close()
+                os._exit(0)
+            return pid
+        def via_ctypes(name):
+            import ctypes
+            libc = ctypes.CDLL(None)
+            pid = libc.fork() if name == "ctypes_fork" else libc.syscall(56, 17, 0, 0, 0, 0)
+            if pid == 0:
+                open(f"/work/ran_{name}", "w").close()
+                os._exit(0)
+            return pid
+        def ctypes_exec(name):
+            import ctypes
+            args = (ctypes.c_char_p * 4)(*sh(name), None)
+            return ctypes.CDLL(None).execv(b"/bin/sh", args)
+        def subinterp(name):
+            import _xxsubinterpreters as si
+            i = si.create()
+            si.run_string(i, f"import os; os.system('echo > /work/ran_{name}')")
+        attempt("fork_exec", fork_exec)
+        attempt("os_fork", fork)
+        attempt("os_system", lambda n: os.system(sh(n)[2].decode()))
+        attempt("posix_spawn", lambda n: os.posix_spawn("/bin/sh", [x.decode() for x in sh(n)], {}))
+        attempt("ctypes_fork", via_ctypes)
+        attempt("ctypes_clone", via_ctypes)
+        attempt("ctypes_execv", ctypes_exec)
+        attempt("subinterp_system", subinterp)
+        import time
+        time.sleep(0.2)
+        print("ran:", sorted(f for f in os.listdir("/work") if f.startswith("ran_")))
+        print("pid", os.getpid(), "ppid", os.getppid())
+    """
+    out = _probe(code)
+    assert "ran: []" in out, out
+
+
+def test_subinterpreter_cannot_reach_the_network_or_files(tmp_path: Path) -> None:
+    target = tmp_path / "si.txt"
+    inner = (f"import ctypes, os\nlibc = ctypes.CDLL(None)\n"
+             f"print('si socket', libc.socket(2, 1, 0), 'si fork', libc.fork(), flush=True)\n"
+             f"try:\n    open({str(target)!r}, 'w').write('x'); print('si WROTE', flush=True)\n"
+             f"except OSError as e:\n    print('si write failed', type(e).__name__, flush=True)\n")
+    code = f"import _xxsubinterpreters as si\ni = si.create()\nsi.run_string(i, {inner!r})\n"
+    out = _probe(code)
+    assert "si socket -1 si fork -1" in out and "WROTE" not in out and not target.exists(), out
+
+
+def test_disk_fill_is_capped_in_total() -> None:
+    lim = Limits(cpu_s=5, wall_s=15, memory_mb=256, output_bytes=32 * 1024, disk_mb=8, disk_files=256)
+    code = """
+        import os
+        written, files = 0, 0
+        try:
+            for i in range(2000):
+                with open(f"f{i}.bin", "wb") as fh:
+                    fh.write(b"x" * 64 * 1024)
+                written += 64 * 1024
+                files += 1
+        except OSError as e:
+            print("stopped", type(e).__name__, e.errno)
+        print("files", files, "bytes", written)
+    """
+    out = _probe(code, lim)
+    files_line = next(ln for ln in out.splitlines() if ln.startswith("files"))
+    written = int(files_line.split()[3])
+    assert "stopped" in out and written <= lim.disk_mb * 1024 * 1024, out
+
+
+def test_no_capabilities_and_no_new_namespaces() -> None:
+    code = """
+        status = open("/proc/self/status").read()
+        print([ln for ln in status.splitlines() if ln.startswith(("CapEff", "CapBnd", "NoNewPrivs", "Seccomp:"))])
+        import ctypes
+        libc = ctypes.CDLL(None)
+        print("unshare", libc.unshare(0x00020000), "mount", libc.mount(b"none", b"/work", b"tmpfs", 0, None))
+    """
+    out = _probe(code)
+    assert "CapEff:\\t0000000000000000" in out and "NoNewPrivs:\\t1" in out and "Seccomp:\\t2" in out, out
+    assert "unshare -1 mount -1" in out, out
+
+
+def test_each_layer_is_in_force() -> None:
+    assert set(sandbox.isolation()) == set(sandbox.LAYERS)
+
+
+def test_missing_layer_refuses_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mentor.errors import VerifierError
+
+    monkeypatch.setattr(sandbox.shutil, "which", lambda name: None if name == "pivot_root" else "/usr/bin/" + name)
+    sandbox._plan.cache_clear()
+    try:
+        with pytest.raises(VerifierError, match="pivot_root"):
+            sandbox.run_io_test("print(1)", "")
+    finally:
+        monkeypatch.undo()
+        sandbox._plan.cache_clear()
+    assert os.path.exists("/proc/self")  # sanity: the real plan is rebuilt on next use
