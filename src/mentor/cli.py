@@ -64,22 +64,32 @@ def train(
     With no options: the bundled SmolLM2-135M-Instruct on reasoning-gym arithmetic, hints on.
     `--preset control` is vanilla GRPO; `--preset smoke` is two steps of a tiny model.
     """
+    from mentor import preflight, runlock
     from mentor.config import RunConfig, load_config
-    from mentor.report import write_report
     from mentor.store import RunStore
-    from mentor.train.loop import train as run_training
 
     if resume is not None:
         if config or set_ or preset or run_dir:
             raise MentorError("--resume uses the configuration and directory stored with the run.",
                               where="--resume", fix="drop --config/--set/--preset/--run-dir when resuming")
-        store = RunStore.open(resume)
+        preflight.check_run_dir_writable(resume, what="resuming")
+        store = RunStore.open(resume, readonly=True)
         cfg = RunConfig.model_validate(store.config)
         store.close()
         target = resume
     else:
         cfg = load_config(config, set_ or [], preset)
         target = run_dir or _default_run_dir(preset)
+        preflight.check_new_run_dir(target)
+    preflight.check_model_name(cfg.model.name)  # before a run directory exists
+    with runlock.acquire(target):  # one writer per run directory
+        _train_locked(cfg, target, resume is not None, report)
+
+
+def _train_locked(cfg: Any, target: Path, resume: bool, report: bool) -> None:
+    from mentor.report import write_report
+    from mentor.train.loop import train as run_training
+
     console.print(f"[bold]run[/] {target}  config {cfg.hash()[:12]}  model {cfg.model.name}  steps {cfg.optim.steps}")
     with _progress() as progress:
         bar = progress.add_task("training", total=cfg.optim.steps, info="")
@@ -95,7 +105,7 @@ def train(
                 info += f"  held-out {m['heldout_accuracy']:.1%}"
             progress.update(bar, completed=step, info=info)
 
-        run = run_training(cfg, target, resume=resume is not None, on_step=on_step, on_phase=on_phase)
+        run = run_training(cfg, target, resume=resume, on_step=on_step, on_phase=on_phase)
         progress.update(bar, completed=run.store.last_step())
     evals = run.store.evals()
     run.store.close()
@@ -142,14 +152,22 @@ def eval_(
 @app.command()
 def runs(root: Annotated[Path, typer.Argument(help="Directory holding run directories.")] = Path("runs")) -> None:
     """List runs: status, steps, rollouts, held-out accuracy."""
+    from mentor.errors import StoreError
     from mentor.store import STORE_NAME, RunStore
 
     table = Table("run", "status", "steps", "rollouts", "held-out before", "held-out last", "config")
+    problems: list[str] = []
     dirs = sorted(p.parent for p in root.glob(f"*/{STORE_NAME}")) if root.is_dir() else []
     if (root / STORE_NAME).is_file():
         dirs = [root]
     for d in dirs:
-        s = RunStore.open(d, readonly=True)
+        try:
+            s = RunStore.open(d, readonly=True)
+        except StoreError as exc:  # one broken run must not hide the others
+            table.add_row(str(d), "[red]corrupted[/]" if "corrupted" in exc.message else "[red]unreadable[/]",
+                          "-", "-", "-", "-", "-")
+            problems.append(exc.render())
+            continue
         ev = s.evals()
         table.add_row(str(d), s.meta("status") or "?", str(s.last_step()), str(s.rollouts_at(s.last_step())),
                       f"{ev[0].accuracy:.1%}" if ev else "-", f"{ev[-1].accuracy:.1%}" if ev else "-",
@@ -159,12 +177,17 @@ def runs(root: Annotated[Path, typer.Argument(help="Directory holding run direct
         console.print(f"no runs under {root}")
         return
     out.print(table)
+    for msg in problems:
+        console.print(f"[red]error:[/] {escape(msg)}", highlight=False, soft_wrap=True)
 
 
 @app.command()
 def report(run_dir: Annotated[Path, typer.Argument(help="A run directory (or a compare directory).")]) -> None:
     """Write the HTML report (and PNG plots) of a run; reads the run store only."""
+    from mentor.preflight import check_run_dir_writable
     from mentor.report import write_report
+
+    check_run_dir_writable(run_dir, what="the report (report.html, plots/)")
 
     out.print(f"report: {write_report(run_dir)}")
 

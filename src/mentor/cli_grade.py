@@ -139,11 +139,17 @@ def grade_command(
     attack_suite: bool = typer.Option(False, "--attack-suite", help="Run the attack suite against the judge."),
 ) -> None:
     """Grade attempts against a locked rubric, or run the attack suite (--attack-suite)."""
+    from mentor import preflight
     from mentor.grade.backends import JudgeCache
     from mentor.grade.grader import load_grader
 
     out = Console()
-    judge_cache = JudgeCache(cache) if cache is not None and str(cache) not in ("", ".") else None
+    cache_path = cache if cache is not None and str(cache) not in ("", ".") else None
+    if cache_path is not None:  # both paths are checked before any grading: no grade is lost to them
+        preflight.check_writable_file(cache_path, option="--cache", example="judge_cache.sqlite")
+    if output is not None:
+        preflight.check_writable_file(output, option="--output")
+    judge_cache = JudgeCache(cache_path) if cache_path is not None else None
     if attack_suite:
         from mentor.grade.attacks import run_attack_suite
         from mentor.grade.backends import make_judge

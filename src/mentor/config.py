@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationError
 
 from mentor.errors import ConfigError
+from mentor.yaml_load import safe_load
 
 
 class _Strict(BaseModel):
@@ -48,8 +49,8 @@ class TasksConfig(_Strict):
             TaskSpec(name="chain_sum", levels=[0]),
         ]
     )
-    train_size: int = Field(default=512, ge=1)
-    heldout_size: int = Field(default=64, ge=1)
+    train_size: int = Field(default=512, ge=1, le=1_000_000)
+    heldout_size: int = Field(default=64, ge=1, le=100_000)
 
 
 class ModelConfig(_Strict):
@@ -72,25 +73,25 @@ class PromptConfig(_Strict):
 
 
 class SamplingConfig(_Strict):
-    group_size: int = Field(default=8, ge=2)
-    tasks_per_step: int = Field(default=4, ge=1)
-    max_new_tokens: int = Field(default=48, ge=1)
-    temperature: float = Field(default=1.0, gt=0)
-    top_p: float = Field(default=1.0, gt=0, le=1)
+    group_size: int = Field(default=8, ge=2, le=1024)
+    tasks_per_step: int = Field(default=4, ge=1, le=4096)
+    max_new_tokens: int = Field(default=48, ge=1, le=32_768)
+    temperature: float = Field(default=1.0, ge=1e-3, le=100, allow_inf_nan=False)
+    top_p: float = Field(default=1.0, gt=0, le=1, allow_inf_nan=False)
 
 
 class OptimConfig(_Strict):
-    steps: int = Field(default=30, ge=0)
+    steps: int = Field(default=30, ge=0, le=10_000_000)
     # Stop once this many attempts have been sampled (hinted re-rolls included), even before `steps`:
     # how `mentor compare` gives both arms the same rollout budget.
-    rollout_budget: int | None = Field(default=None, ge=1)
-    lr: float = Field(default=2e-5, gt=0)
-    weight_decay: float = 0.0
-    epochs: int = Field(default=1, ge=1)  # optimisation passes over each batch
-    clip_eps: float = Field(default=0.2, gt=0)
-    kl_coef: float = Field(default=0.0, ge=0)
-    max_grad_norm: float = Field(default=1.0, gt=0)
-    std_tol: float = Field(default=1e-6, ge=0)  # a group whose reward std is below this carries no signal
+    rollout_budget: int | None = Field(default=None, ge=1, le=10**12)
+    lr: float = Field(default=2e-5, gt=0, le=1, allow_inf_nan=False)
+    weight_decay: float = Field(default=0.0, ge=0, le=10, allow_inf_nan=False)
+    epochs: int = Field(default=1, ge=1, le=1000)  # optimisation passes over each batch
+    clip_eps: float = Field(default=0.2, gt=0, le=100, allow_inf_nan=False)
+    kl_coef: float = Field(default=0.0, ge=0, le=1e6, allow_inf_nan=False)
+    max_grad_norm: float = Field(default=1.0, gt=0, allow_inf_nan=False)
+    std_tol: float = Field(default=1e-6, ge=0, allow_inf_nan=False)  # a group whose reward std is below this carries no signal
     scale_by_std: bool = True
 
 
@@ -103,9 +104,9 @@ class RewardConfig(_Strict):
 
 class EvalConfig(_Strict):
     every: int = Field(default=10, ge=1)
-    size: int | None = None  # held-out tasks per evaluation; None = all held-out tasks
-    pass_k: int = Field(default=4, ge=1)
-    bootstrap: int = Field(default=1000, ge=100)
+    size: int | None = Field(default=None, ge=1, le=100_000)  # held-out tasks per evaluation; None = all
+    pass_k: int = Field(default=4, ge=1, le=1024)
+    bootstrap: int = Field(default=1000, ge=100, le=1_000_000)
 
 
 class CurriculumConfig(_Strict):
@@ -271,7 +272,7 @@ def parse_override(item: str) -> tuple[list[str], Any]:
         )
     key, raw = item.split("=", 1)
     try:
-        value = yaml.safe_load(raw) if raw != "" else ""
+        value = safe_load(raw) if raw != "" else ""
     except yaml.YAMLError:
         value = raw
     if isinstance(value, str) and re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+", value.strip()):
@@ -310,7 +311,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
             "file not found.", where=str(p), fix="pass an existing YAML file, e.g. examples/configs/default.yaml"
         )
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        data = safe_load(p.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{p}:{mark.line + 1}" if mark is not None else str(p)
@@ -318,6 +319,8 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(
             f"not valid YAML ({problem}).", where=where, fix="fix the YAML syntax at that line."
         ) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text (byte {exc.start}).", where=str(p), fix="save the file as UTF-8") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
