@@ -76,8 +76,7 @@ def check_run_dir_writable(run_dir: Path, *, what: str) -> None:
         raise StoreError("this is a file, not a run directory.", where=str(run_dir),
                          fix="pass the directory written by `mentor train` (it holds run.sqlite)")
     if not run_dir.is_dir():
-        raise StoreError("no such run directory.", where=str(run_dir),
-                         fix="pass a directory written by `mentor train`; `mentor runs` lists them")
+        return  # the store's own error ("no run store here") names this case
     why = _writable_dir(run_dir)
     if why is not None:
         raise StoreError(f"the run directory is not writable ({why}); {what} writes into it.", where=str(run_dir),
