@@ -150,3 +150,14 @@ def test_common_assert_forms_are_judged_like_python() -> None:
     v = check_python_tests(task, code, **args)
     passed = [t["passed"] for t in v.details["tests"]]
     assert passed == [True] * len(good) + [False] * len(bad), v.details["tests"]
+
+
+@needs_sandbox
+def test_large_plain_values_and_ranges() -> None:
+    task = Task("t", "f", meta={"asserts": ["assert f(2000) == list(range(2000))",
+                                            "assert f(3) == list(reversed([2, 1, 0]))",
+                                            "assert len(f(10)) == 10", "assert f(5) == list(range(10**9))"]})
+    args = validate_check_args("python_tests", {"cpu_s": 1, "wall_s": 3}, where="test")
+    v = check_python_tests(task, "def f(n):\n    return list(range(n))", **args)
+    assert [t["passed"] for t in v.details["tests"]] == [True, True, True, False], v.details["tests"]
+    assert "too large" in v.details["tests"][3]["why"]

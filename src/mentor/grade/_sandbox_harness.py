@@ -131,9 +131,7 @@ def _encode(v, depth=0, budget=None):
             return {"float": "nan"}
         if t is float and v in (float("inf"), float("-inf")):
             return {"float": "inf" if v > 0 else "-inf"}
-        if t is int:
-            return {"int": str(v)}  # exact, and never confused with a float by the JSON reader
-        return v
+        return v  # Python's JSON keeps ints exact and apart from floats ("4" vs "4.0")
     if t is list or t is tuple or t is set or t is frozenset:
         items = [_encode(x, depth + 1, budget) for x in v]
         if t is set or t is frozenset:

@@ -42,6 +42,13 @@ _TYPES = {"int": int, "float": float, "str": str, "bool": bool, "list": list, "t
           "set": set, "frozenset": frozenset, "type(None)": type(None), "bytes": bytes, "complex": complex}
 
 
+_MAX_SEQ = 1_000_000  # longest sequence the parent builds from a test (range, repetition)
+
+
+class _Failed(Exception):
+    """A test step that failed (raised in the sandbox, or could not be judged): the test fails."""
+
+
 def _isclose(a: Any, b: Any, *, rel_tol: float = 1e-9, abs_tol: float = 0.0) -> bool:
     return math.isclose(a, b, rel_tol=rel_tol, abs_tol=abs_tol)
 
@@ -54,11 +61,18 @@ def _round(x: Any, ndigits: int | None = None) -> Any:
     return round(x, ndigits)
 
 
+def _range(*args: int) -> range:
+    r = range(*args)
+    if len(r) > _MAX_SEQ:  # a value from the attempt must not make the grader allocate without bound
+        raise _Failed("range too large for a test")
+    return r
+
+
 # pure functions of plain values, applied here; the attempt shadowing one of these names in its own
 # namespace does not change what the test means
 _FUNCS: dict[str, Any] = {
     "abs": abs, "len": len, "sorted": _sorted, "round": _round, "min": min, "max": max, "sum": sum,
-    "any": any, "all": all, "set": set, "frozenset": frozenset, "list": list, "tuple": tuple,
+    "any": any, "all": all, "range": _range, "reversed": reversed, "set": set, "frozenset": frozenset, "list": list, "tuple": tuple,
     "int": int, "float": float, "str": str, "bool": bool, "isinstance": isinstance,
     "math.isclose": _isclose, "math.isfinite": math.isfinite, "math.isnan": math.isnan,
     "math.sqrt": math.sqrt, "math.floor": math.floor, "math.ceil": math.ceil, "math.fabs": math.fabs,
@@ -187,9 +201,6 @@ def _lower_isinstance(node: ast.Call, steps: list[tuple[str, str]]) -> IR:
 # --- judging ------------------------------------------------------------------------------------------
 
 
-class _Failed(Exception):
-    pass
-
 
 def decode(tagged: Any, depth: int = 0) -> Any:
     """The sandbox's canonical form back to plain values; `ValueError` for anything else."""
@@ -199,8 +210,6 @@ def decode(tagged: Any, depth: int = 0) -> Any:
         return tagged
     if type(tagged) is dict and len(tagged) == 1:
         ((tag, v),) = tagged.items()
-        if tag == "int" and type(v) is str:
-            return int(v)
         if tag == "float" and v in ("nan", "inf", "-inf"):
             return float(v)
         if tag == "bytes" and type(v) is str:
@@ -213,9 +222,6 @@ def decode(tagged: Any, depth: int = 0) -> Any:
         if tag == "complex" and type(v) is list and len(v) == 2:
             return complex(decode(v[0], depth + 1), decode(v[1], depth + 1))
     raise ValueError(f"not a canonical value: {str(tagged)[:80]}")
-
-
-_MAX_SEQ = 1_000_000
 
 
 def _binop(op: type, a: Any, b: Any) -> Any:
