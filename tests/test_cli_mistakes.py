@@ -155,7 +155,7 @@ def test_non_utf8_jsonl_is_named_with_its_line(mentor_cli, tmp_path):
     graded = tmp_path / "in.jsonl"
     graded.write_bytes(b'{"task": {"id": "a", "prompt": "caf\xe9"}, "attempt": "x"}\n')
     r = mentor_cli("grade", "--rubric", str(RUBRIC), "--input", str(graded), "--output", str(tmp_path / "o.jsonl"),
-                   "--judge", "none")
+                   "--judge", "none", "--cache", "")
     assert_user_error(r, f"{graded}:1", "not UTF-8")
 
 
