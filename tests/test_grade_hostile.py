@@ -48,6 +48,20 @@ def test_forgery_earns_nothing(family: str, name: str) -> None:
     assert score == 0.0, (family, name, details["tests"])
 
 
+def test_predicate_methods_of_the_attempts_objects_are_not_trusted() -> None:
+    task = Task("p", "f returns a greeting", meta={"asserts": ["assert f('x').startswith('hello')",
+                                                             "assert f('x').endswith('x')"]})
+    code = textwrap.dedent("""
+        class S(str):
+            def startswith(self, *a): return True
+            def endswith(self, *a): return True
+        def f(name): return S("")
+    """)
+    v = check_python_tests(task, code, **ARGS)
+    assert v.score == 0.0 and v.details["suspicious"], v.details["tests"]
+    assert check_python_tests(task, "def f(name):\n    return 'hello ' + name", **ARGS).score == 1.0
+
+
 def test_always_equal_values_are_reported_as_suspicious() -> None:
     _, details = _score(ALWAYS_EQUAL["class with __eq__ always True"])
     assert details["suspicious"] and "not plain data" in details["suspicious"][0]

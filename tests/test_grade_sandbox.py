@@ -115,6 +115,12 @@ def test_asserts_that_would_be_judged_by_the_attempt_are_refused() -> None:
     with pytest.raises(RubricError, match="cannot be judged outside"):
         validate_check_args("python_tests", {"asserts": ["assert all(f(x) == x for x in range(3))"]},
                             where="rubric")
+    for setup in ("for x in range(3):\n    assert f(x) == x", "x = f(2) - 4", "ok = f(2) == 4",
+                  "def check(g):\n    assert g(2) == 4", "y = [f(i) for i in range(3)]"):
+        with pytest.raises(RubricError, match="cannot run beside the attempt"):
+            validate_check_args("python_tests", {"asserts": [setup + "\nassert True"]}, where="rubric")
+    with pytest.raises(RubricError, match="attempt's own operators"):
+        validate_check_args("python_tests", {"asserts": ["assert hash(f(2) - 4) == 0"]}, where="rubric")
     with pytest.raises(RubricError, match="no assert"):
         validate_check_args("python_tests", {"asserts": ["f(2)"]}, where="rubric")
 
@@ -142,7 +148,9 @@ def test_common_assert_forms_are_judged_like_python() -> None:
             "assert g() == (1, [2.5, 'a'], {'k': None})", "assert g()[1][0] == 2.5", "assert h() is None",
             "assert isinstance(f(2), int)", "assert sorted(s()) == [1, 3]", "assert f(1) == 2 and not f(0)",
             "assert len(g()) == 3", "assert 0 < f(1) <= 2", "x = f(5)\nassert x == 10", "assert f(2) != 5",
-            "assert -f(1) == -2", "assert (f(1), f(2)) == (2, 4)", "assert 'a' in g()[1]"]
+            "assert -f(1) == -2", "assert (f(1), f(2)) == (2, 4)", "assert 'a' in g()[1]",
+            "assert g()[1][1].upper() == 'A'", "assert f(-1) == -2", "assert f(2 + 3) == 10",
+            "s = g()\nassert s[0] == 1", "assert sorted(g()[2].keys()) == ['k']"]
     bad = ["assert f(2) == 5", "assert g() == [1, [2.5, 'a'], {'k': None}]", "assert h() is not None",
            "assert f(1) == 2 and f(2) == 5", "assert nope(1) == 1", "y = nope()\nassert True"]
     task = Task("t", "f", meta={"asserts": good + bad})

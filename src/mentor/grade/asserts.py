@@ -30,7 +30,7 @@ from mentor.errors import VerifierError
 # IR nodes (plain tuples, evaluated by `_ev`):
 #   ("lit", value) | ("leaf", step) | ("and"|"or", [ir]) | ("not"|"neg"|"pos", ir)
 #   ("cmp", [ir], [op]) | ("bin", op, ir, ir) | ("call", name, [ir], {kw: ir}) | ("sub", ir, ir)
-#   ("slice", ir|None, ir|None, ir|None) | ("tuple"|"list", [ir])
+#   ("slice", ir|None, ir|None, ir|None) | ("tuple"|"list", [ir]) | ("method", name, ir, [ir])
 IR = tuple[Any, ...]
 
 _CMP = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
@@ -42,6 +42,7 @@ _TYPES = {"int": int, "float": float, "str": str, "bool": bool, "list": list, "t
           "set": set, "frozenset": frozenset, "type(None)": type(None), "bytes": bytes, "complex": complex}
 
 
+_PLAIN = (int, float, complex, str, bytes, bool, list, tuple, dict, set, frozenset, type(None))
 _MAX_SEQ = 1_000_000  # longest sequence the parent builds from a test (range, repetition)
 
 
@@ -78,8 +79,22 @@ _FUNCS: dict[str, Any] = {
     "math.sqrt": math.sqrt, "math.floor": math.floor, "math.ceil": math.ceil, "math.fabs": math.fabs,
 }
 _FUNC_KWARGS = {"math.isclose": {"rel_tol", "abs_tol"}, "sorted": {"reverse"}, "round": {"ndigits"}}
-_CHILD_ONLY = (ast.Compare, ast.BoolOp, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp,
-               ast.Lambda, ast.IfExp, ast.Await, ast.Yield, ast.YieldFrom)
+# Never evaluated in the sandbox: they would introduce names, or run the test's logic there
+_NEVER_IN_CHILD = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.Lambda, ast.Await,
+                   ast.Yield, ast.YieldFrom, ast.NamedExpr)
+# Operators: in the sandbox only between values the attempt cannot touch (literals), because an
+# operator on the attempt's object is its own method (`__sub__`, `__eq__`), fed the test's constants
+_OPERATORS = (ast.Compare, ast.BoolOp, ast.BinOp, ast.UnaryOp, ast.IfExp)
+# setup statements the sandbox may run
+_SETUP = (ast.Assign, ast.AnnAssign, ast.Expr, ast.Import, ast.ImportFrom, ast.Pass)
+# methods of plain built-in values applied in the parent, so that `f(x).startswith("ab")` is not answered
+# by the attempt's own object; none of them can grow a value without bound
+_METHODS = {"startswith", "endswith", "count", "index", "find", "rfind", "split", "rsplit", "strip",
+            "lstrip", "rstrip", "lower", "upper", "casefold", "title", "capitalize", "isdigit", "isalpha",
+            "isalnum", "isspace", "islower", "isupper", "isdecimal", "isnumeric", "splitlines", "join",
+            "removeprefix", "removesuffix", "keys", "values", "items", "get", "issubset", "issuperset",
+            "isdisjoint", "union", "intersection", "difference", "symmetric_difference", "bit_length",
+            "is_integer", "hex", "conjugate"}
 
 
 @dataclass(frozen=True)
@@ -116,6 +131,16 @@ def plan_test(source: str, *, where: str) -> TestPlan:
                     where=where, fix="write the check as comparisons of the attempt's values with literals, "
                     "e.g. one `assert f(x) == EXPECTED` per case (or use stdin/stdout tests)") from None
         else:
+            try:
+                if not isinstance(stmt, _SETUP):
+                    raise _Unsupported(f"a {type(stmt).__name__.lower()} statement would run the test's logic in "
+                                       "the attempt's interpreter")
+                _child_safe(stmt)
+            except _Unsupported as exc:
+                raise VerifierError(
+                    f"set-up {ast.unparse(stmt)!r} in test {source!r} cannot run beside the attempt: {exc}",
+                    where=where, fix="keep set-up to plain assignments and calls (`s = Solution()`), unroll "
+                    "loops and helpers, and write each check as a top-level assert") from None
             steps.append(("exec", ast.unparse(stmt)))
     if not checks:
         raise VerifierError(f"test {source!r} has no assert statement", where=where,
@@ -130,11 +155,26 @@ def _literal(node: ast.expr) -> tuple[bool, Any]:
         return False, None
 
 
-def _leaf(node: ast.expr, steps: list[tuple[str, str]]) -> IR:
+def _attempt_free(node: ast.AST) -> bool:
+    """Only literals and operators: nothing in it can reach a value of the attempt's."""
+    return not any(isinstance(sub, ast.Name | ast.Call | ast.Attribute | ast.Subscript | ast.Starred)
+                   for sub in ast.walk(node))
+
+
+def _child_safe(node: ast.AST) -> None:
+    """Raise `_Unsupported` unless `node` may run in the sandbox without judging anything there."""
     for sub in ast.walk(node):
-        if isinstance(sub, _CHILD_ONLY):
-            raise _Unsupported(f"{type(sub).__name__} inside {ast.unparse(node)!r} would be evaluated by the "
-                               "attempt's interpreter")
+        if isinstance(sub, _NEVER_IN_CHILD):
+            raise _Unsupported(f"{type(sub).__name__} in {ast.unparse(node)!r} would run the test's logic "
+                               "in the attempt's interpreter")
+        if isinstance(sub, _OPERATORS) and not _attempt_free(sub):
+            raise _Unsupported(f"{ast.unparse(sub)!r} would be computed by the attempt's own operators")
+        if isinstance(sub, ast.Assert):
+            raise _Unsupported("an assert inside a block would be judged by the attempt's interpreter")
+
+
+def _leaf(node: ast.expr, steps: list[tuple[str, str]]) -> IR:
+    _child_safe(node)
     steps.append(("eval", ast.unparse(node)))
     return ("leaf", len(steps) - 1)
 
@@ -175,6 +215,9 @@ def _lower(node: ast.expr, steps: list[tuple[str, str]]) -> IR:
                     return _lower_isinstance(node, steps)
                 return ("call", name, [_lower(a, steps) for a in node.args],
                         {str(k.arg): _lower(k.value, steps) for k in node.keywords})
+        if (isinstance(node.func, ast.Attribute) and node.func.attr in _METHODS and not node.keywords
+                and not any(isinstance(a, ast.Starred) for a in node.args)):
+            return ("method", node.func.attr, _lower(node.func.value, steps), [_lower(a, steps) for a in node.args])
         return _leaf(node, steps)
     if isinstance(node, ast.Subscript):
         return ("sub", _lower(node.value, steps), _lower(node.slice, steps))
@@ -277,6 +320,11 @@ def _ev(ir: IR, values: list[Any]) -> Any:
         args = [_ev(a, values) for a in ir[2]]
         kwargs = {k: _ev(v, values) for k, v in ir[3].items()}
         return _FUNCS[ir[1]](*args, **kwargs)
+    if kind == "method":
+        receiver = _ev(ir[2], values)
+        if type(receiver) not in _PLAIN:
+            raise _Failed(f"{ir[1]}() on a {type(receiver).__name__}")
+        return getattr(receiver, ir[1])(*[_ev(a, values) for a in ir[3]])
     if kind == "tuple":
         return tuple(_ev(a, values) for a in ir[1])
     if kind == "list":
