@@ -91,7 +91,7 @@ _SETUP = (ast.Assign, ast.AnnAssign, ast.Expr, ast.Import, ast.ImportFrom, ast.P
 # by the attempt's own object; none of them can grow a value without bound
 _METHODS = {"startswith", "endswith", "count", "index", "find", "rfind", "split", "rsplit", "strip",
             "lstrip", "rstrip", "lower", "upper", "casefold", "title", "capitalize", "isdigit", "isalpha",
-            "isalnum", "isspace", "islower", "isupper", "isdecimal", "isnumeric", "splitlines", "join",
+            "isalnum", "isspace", "islower", "isupper", "isdecimal", "isnumeric", "splitlines",
             "removeprefix", "removesuffix", "keys", "values", "items", "get", "issubset", "issuperset",
             "isdisjoint", "union", "intersection", "difference", "symmetric_difference", "bit_length",
             "is_integer", "hex", "conjugate"}
