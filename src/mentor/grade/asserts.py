@@ -268,8 +268,9 @@ def decode(tagged: Any, depth: int = 0) -> Any:
 
 
 def _binop(op: type, a: Any, b: Any) -> Any:
-    if op is ast.Pow and (not isinstance(a, int | float) or not isinstance(b, int | float) or abs(b) > 1024):
-        raise _Failed("exponent out of range for a test")
+    if op is ast.Pow and (not isinstance(a, int | float) or not isinstance(b, int | float) or abs(b) > 1024
+                          or (isinstance(a, int) and a.bit_length() * abs(b) > 1_000_000)):
+        raise _Failed("power out of range for a test")
     if op is ast.Mult:
         for seq, n in ((a, b), (b, a)):
             if isinstance(seq, str | list | tuple | bytes) and isinstance(n, int) and len(seq) * n > _MAX_SEQ:
