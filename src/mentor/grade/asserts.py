@@ -259,9 +259,15 @@ def decode(tagged: Any, depth: int = 0) -> Any:
             return bytes.fromhex(v)
         if tag in ("list", "tuple", "set", "frozenset") and type(v) is list:
             items = [decode(x, depth + 1) for x in v]
-            return {"list": list, "tuple": tuple, "set": set, "frozenset": frozenset}[tag](items)
+            try:
+                return {"list": list, "tuple": tuple, "set": set, "frozenset": frozenset}[tag](items)
+            except TypeError as exc:  # an unhashable member of a set: no real set looks like that
+                raise ValueError(str(exc)) from None
         if tag == "dict" and type(v) is list and all(type(p) is list and len(p) == 2 for p in v):
-            return {decode(k, depth + 1): decode(x, depth + 1) for k, x in v}
+            try:
+                return {decode(k, depth + 1): decode(x, depth + 1) for k, x in v}
+            except TypeError as exc:
+                raise ValueError(str(exc)) from None
         if tag == "complex" and type(v) is list and len(v) == 2:
             return complex(decode(v[0], depth + 1), decode(v[1], depth + 1))
     raise ValueError(f"not a canonical value: {str(tagged)[:80]}")
