@@ -267,3 +267,16 @@ def test_non_utf8_config_and_rubric(mentor_cli, tmp_path):
     rub = tmp_path / "r.yaml"
     rub.write_bytes(b"name: caf\xe9\n")
     assert_user_error(mentor_cli("rubric", "lock", str(rub)), str(rub), "UTF-8")
+
+
+def test_calibrate_and_combine_outputs_are_checked_first(mentor_cli, tmp_path):
+    d = tmp_path / "adir"
+    d.mkdir()
+    human = tmp_path / "human.jsonl"
+    human.write_text("\n".join(json.dumps({"score": s, "human": h}) for s, h in [(0.1, 0), (0.9, 1)] * 5) + "\n")
+    r = mentor_cli("calibrate", "--rubric", str(RUBRIC), "--input", str(human), "--output", str(d))
+    assert_user_error(r, str(d), "--output points at a directory")
+    scores = tmp_path / "scores.jsonl"
+    scores.write_text(json.dumps({"id": "a", "scores": {"v": 1.0}}) + "\n")
+    r = mentor_cli("combine", "--input", str(scores), "--output", str(d), "--balance", "given:0.5")
+    assert_user_error(r, str(d), "--output points at a directory")

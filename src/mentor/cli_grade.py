@@ -217,7 +217,11 @@ def calibrate_command(
     from mentor.grade.bundle import load_any
     from mentor.grade.calibrate import calibration_report
     from mentor.grade.grader import load_grader
+    from mentor.preflight import check_writable_file
 
+    target = output or Path(str(rubric).removesuffix(".lock.json").removesuffix(".yaml").removesuffix(".yml")
+                            + ".calibration.json")
+    check_writable_file(target, option="--output", example="calibration.json")  # before grading anything
     bundle = load_any(rubric)
     scores: list[float] = []
     human: list[float] = []
@@ -244,8 +248,6 @@ def calibrate_command(
                 human.append(h)
     g = [float(v) for v in grid.split(",")] if grid else None
     cal, report = calibration_report(scores, human, bundle.hash, grid=g, holdout=holdout, seed=seed, n_boot=n_boot)
-    target = output or Path(str(rubric).removesuffix(".lock.json").removesuffix(".yaml").removesuffix(".yml")
-                            + ".calibration.json")
     cal.save(target)
     out = Console()
     t = Table("metric", "before", "after", title=f"calibration on {report['n_eval']} attempts"
