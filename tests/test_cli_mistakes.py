@@ -142,6 +142,9 @@ def test_read_only_run_directory(smoke_run, tmp_path):
         assert_user_error(_read_only(run, args), str(run), "not writable", "read-only")
     r = _read_only(run, ["runs", str(run)])  # reading still works
     assert r.returncode == 0 and "finished" in r.stdout, r
+    new = run / "new-run"
+    r = _read_only(run, ["train", "--preset", "smoke", "--run-dir", str(new)])
+    assert_user_error(r, str(new), "read-only", "--run-dir")
 
 
 # --- grading inputs and outputs -------------------------------------------------------------------
