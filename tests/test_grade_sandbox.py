@@ -169,3 +169,15 @@ def test_large_plain_values_and_ranges() -> None:
     v = check_python_tests(task, "def f(n):\n    return list(range(n))", **args)
     assert [t["passed"] for t in v.details["tests"]] == [True, True, True, False], v.details["tests"]
     assert "too large" in v.details["tests"][3]["why"]
+
+
+def test_a_weaker_sandbox_is_named_layer_by_layer() -> None:
+    weak = {"seccomp": "0", "no_new_privs": "0", "cap_eff": "000001ffffffffff", "cap_bnd": "0",
+            "pids": list(range(80)), "ifaces": ["lo", "eth0"], "root_read_only": False, "host_etc_visible": True,
+            "work_bytes": 10 ** 12}
+    broken = " | ".join(sandbox._check_facts(weak, Limits()))
+    for layer in ("seccomp", "nocaps", "private-proc", "netns", "ro-minimal-root", "quota"):
+        assert layer in broken, broken
+    good = {"seccomp": "2", "no_new_privs": "1", "cap_eff": "0", "cap_bnd": "0", "pids": [1, 40], "ifaces": ["lo"],
+            "root_read_only": True, "host_etc_visible": False, "work_bytes": 16 * 1024 * 1024}
+    assert sandbox._check_facts(good, Limits()) == []

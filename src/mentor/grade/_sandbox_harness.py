@@ -171,6 +171,25 @@ def _run_tests(code, tests, result_fd):
         _write(result_fd, ("MENTOR_RESULT " + _dumps({"test": i, "steps": out}) + "\n").encode())
 
 
+def _facts():
+    """What the walls look like from inside, for the parent to verify before trusting them."""
+    with open("/proc/self/status") as f:
+        status = dict(line.split(":\t", 1) for line in f.read().splitlines() if ":\t" in line)
+    with open("/proc/net/dev") as f:
+        ifaces = [ln.split(":")[0].strip() for ln in f.read().splitlines()[2:] if ":" in ln]
+    try:
+        open("/mentor-probe", "w").close()
+        root_ro = False
+    except OSError:
+        root_ro = True
+    work = os.statvfs("/work")
+    return {"seccomp": status.get("Seccomp", "").strip(), "no_new_privs": status.get("NoNewPrivs", "").strip(),
+            "cap_eff": status.get("CapEff", "").strip(), "cap_bnd": status.get("CapBnd", "").strip(),
+            "pids": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()), "ifaces": ifaces,
+            "root_read_only": root_ro, "host_etc_visible": os.path.exists("/etc/passwd"),
+            "work_bytes": work.f_blocks * work.f_frsize, "work_inodes": work.f_files}
+
+
 def main():
     sys.stderr.write("MENTOR_SANDBOX_STARTED\n")
     sys.stderr.flush()
@@ -185,7 +204,7 @@ def main():
         os._exit(70)
     _install_witness(sys.stderr)
     if job["mode"] == "probe":
-        print("ok")
+        print(_dumps(_facts()))
         return
     try:
         code = compile(source, "solution.py", "exec")

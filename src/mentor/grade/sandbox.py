@@ -162,8 +162,13 @@ def _plan() -> _Plan:
     prefix = (str(shutil.which("unshare")), "--user", "--map-root-user", "--mount", "--pid", "--net",
               "--ipc", "--uts", "--fork", "--kill-child", str(shutil.which("sh")), "-c", _INIT, "mentor-init")
     plan = _Plan(prefix, python, binds, arch, LAYERS)
-    res = _run(plan, "", {"mode": "probe"}, "", Limits(cpu_s=5, wall_s=20))
-    if res.status != "ok" or res.stdout.strip() != "ok":
+    probe_limits = Limits(cpu_s=5, wall_s=20)
+    res = _run(plan, "", {"mode": "probe"}, "", probe_limits)
+    try:
+        facts = json.loads(res.stdout)
+    except ValueError:
+        facts = None
+    if res.status != "ok" or not isinstance(facts, dict):
         if "MENTOR_SANDBOX_NO_SECCOMP" in res.stderr:
             what = "seccomp could not be installed"
         elif "MENTOR_SANDBOX_WALLS" not in res.stderr:
@@ -172,7 +177,32 @@ def _plan() -> _Plan:
             what = "the interpreter did not start inside the walls"
         raise VerifierError(f"the code sandbox cannot be built here: {what} "
                             f"({res.status}, exit {res.exit_code}): {res.stderr.strip()[-300:]}", fix=fix)
+    broken = _check_facts(facts, probe_limits)
+    if broken:
+        raise VerifierError(f"the code sandbox is weaker than required here: {'; '.join(broken)}", fix=fix)
     return plan
+
+
+def _check_facts(facts: dict[str, Any], limits: Limits) -> list[str]:
+    """Each wall as seen from inside the probe; what is wrong, by layer (empty: all hold)."""
+    broken = []
+    if facts.get("seccomp") != "2":
+        broken.append(f"seccomp: mode {facts.get('seccomp')!r}, not a filter")
+    if facts.get("no_new_privs") != "1":
+        broken.append("nocaps: no_new_privs is not set")
+    if int(str(facts.get("cap_eff", "1")), 16) or int(str(facts.get("cap_bnd", "1")), 16):
+        broken.append("nocaps: capabilities remain")
+    if len(facts.get("pids", [])) > 2:
+        broken.append(f"private-proc: {len(facts['pids'])} processes visible")
+    if facts.get("ifaces") not in ([], ["lo"]):
+        broken.append(f"netns: interfaces {facts.get('ifaces')}")
+    if not facts.get("root_read_only"):
+        broken.append("ro-minimal-root: the root is writable")
+    if facts.get("host_etc_visible"):
+        broken.append("ro-minimal-root: host /etc is visible")
+    if not 0 < int(facts.get("work_bytes", 0)) <= limits.disk_mb * 1024 * 1024:
+        broken.append(f"quota: /work holds {facts.get('work_bytes')} bytes")
+    return broken
 
 
 def isolation() -> tuple[str, ...]:
