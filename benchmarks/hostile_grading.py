@@ -2,6 +2,7 @@
 
     PYTHONPATH=src python benchmarks/hostile_grading.py            # this tree
     PYTHONPATH=/tmp/old/src python benchmarks/hostile_grading.py   # any other version of Mentor
+    ... hostile_grading.py --timing                                # + median seconds per graded attempt
 
 The strategies are `tests/hostile_attempts.py` (none solves the task; its honest version scores 0).
 "credited" counts strategies with a score above 0; genuine solutions must keep 1.0.
@@ -9,6 +10,7 @@ The strategies are `tests/hostile_attempts.py` (none solves the task; its honest
 
 from __future__ import annotations
 
+import statistics
 import sys
 import textwrap
 import time
@@ -42,6 +44,17 @@ def main() -> None:
         total_credited += len(credited)
         print(f"{family:36} {len(strategies):>3} {len(credited):>8}  {'; '.join(credited)}")
     print(f"{'all':36} {total_n:>3} {total_credited:>8}   ({time.perf_counter() - t0:.1f} s)")
+    if "--timing" in sys.argv:
+        io = Task("io", "sum", meta={"tests": [{"stdin": "2 3\n", "stdout": "5"}]})
+        cases = (("1 stdin/stdout test", io, "a, b = map(int, input().split())\nprint(a + b)"),
+                 (f"{len(ASSERTS)} asserts", task, GENUINE[0]))
+        for label, t, code in cases:
+            times = []
+            for _ in range(20):
+                t1 = time.perf_counter()
+                assert check_python_tests(t, code, **args).score == 1.0
+                times.append(time.perf_counter() - t1)
+            print(f"{label}: median {statistics.median(times) * 1000:.0f} ms per attempt (20 runs)")
 
 
 if __name__ == "__main__":

@@ -85,35 +85,32 @@ class RunResult:
 
 
 # Runs as root of the fresh user namespace, before any attempt code: builds the minimal root and drops
-# every capability. Arguments: ROOT STAGE PYTHON WORK_SIZE WORK_INODES, then +PATH (bind read-only) or
-# -PATH (mask with an empty read-only tmpfs) entries. Mount propagation is private (unshare's default).
+# every capability. Arguments: ROOT STAGE PYTHON WORK_SIZE WORK_INODES, then entries: @PATH (copy the
+# top-level symlink PATH, e.g. /lib -> usr/lib), +PATH (bind read-only), -PATH (mask with an empty
+# read-only tmpfs). Mount propagation is private (unshare's default). Each external command costs a few
+# milliseconds per graded attempt, so the script keeps to as few as it can.
 _INIT = r"""
 set -eu
 R=$1; STAGE=$2; PY=$3; SIZE=$4; INODES=$5; shift 5
 mount -t tmpfs -o size=1m,nr_inodes=512,mode=0755 mentor-root "$R"
-mkdir "$R/proc" "$R/dev" "$R/work" "$R/mentor" "$R/etc"
-bind_ro() { mkdir -p "$R$1"; mount --rbind "$1" "$R$1"; mount -o remount,bind,ro,nosuid,nodev "$R$1"; }
-bind_ro /usr
-for l in bin sbin lib lib32 lib64 libx32; do
-  if [ -L "/$l" ]; then ln -s "$(readlink "/$l")" "$R/$l"; elif [ -d "/$l" ]; then bind_ro "/$l"; fi
-done
+mkdir "$R/proc" "$R/dev" "$R/work" "$R/mentor" "$R/etc" "$R/.old"
 for a in "$@"; do
   p=${a#?}
   case "$a" in
-    +*) [ -e "$R$p" ] || bind_ro "$p" ;;
+    @*) cp -P "$p" "$R$p" ;;
+    +*) mkdir -p "$R$p"; mount --rbind -o ro,nosuid,nodev "$p" "$R$p" ;;
     -*) if [ -d "$R$p" ]; then mount -t tmpfs -o size=4k,nr_inodes=4,mode=0555,ro mentor-mask "$R$p"; fi ;;
   esac
 done
 if [ -f /etc/ld.so.cache ]; then
-  touch "$R/etc/ld.so.cache"; mount --bind /etc/ld.so.cache "$R/etc/ld.so.cache"
-  mount -o remount,bind,ro "$R/etc/ld.so.cache"
+  : > "$R/etc/ld.so.cache"; mount --bind -o ro /etc/ld.so.cache "$R/etc/ld.so.cache"
 fi
-mount --bind "$STAGE" "$R/mentor"; mount -o remount,bind,ro,nosuid,nodev "$R/mentor"
+mount --bind -o ro,nosuid,nodev "$STAGE" "$R/mentor"
 mount -t tmpfs -o "size=$SIZE,nr_inodes=$INODES,mode=0777,nosuid,nodev" mentor-work "$R/work"
 mount -t tmpfs -o size=64k,nr_inodes=16,mode=0755,nosuid mentor-dev "$R/dev"
-for n in null zero random urandom; do touch "$R/dev/$n"; mount --bind "/dev/$n" "$R/dev/$n"; done
+for n in null zero random urandom; do : > "$R/dev/$n"; mount --bind "/dev/$n" "$R/dev/$n"; done
 mount -t proc -o nosuid,nodev,noexec proc "$R/proc"
-cd "$R"; mkdir .old; pivot_root . .old; umount -l /.old; rmdir /.old
+cd "$R"; pivot_root . .old; umount -l /.old; rmdir /.old
 mount -o remount,ro,nosuid,nodev /
 cd /work
 echo MENTOR_SANDBOX_WALLS >&2
@@ -121,29 +118,39 @@ setpriv --no-new-privs --bounding-set=-all --inh-caps=-all -- "$PY" -I -S /mento
 exit $?
 """
 
-_TOOLS = ("unshare", "mount", "umount", "pivot_root", "setpriv", "sh")
+_TOOLS = ("unshare", "mount", "umount", "pivot_root", "setpriv", "sh", "cp", "mkdir", "rmdir")
 
 
 @dataclass(frozen=True)
 class _Plan:
     argv_prefix: tuple[str, ...]  # unshare ... sh -c INIT
     python: str
-    binds: tuple[str, ...]  # +PATH / -PATH entries for INIT
+    binds: tuple[str, ...]  # @PATH / +PATH / -PATH entries for INIT
     arch: str
     layers: tuple[str, ...]
 
 
-def _python_paths() -> tuple[str, tuple[str, ...]]:
-    """The real interpreter and what of the host it needs: its prefix read-only, site-packages masked
-    (the attempt runs with the stdlib only)."""
+def _host_entries() -> tuple[str, tuple[str, ...]]:
+    """The real interpreter, and what of the host the sandbox shows (as `_INIT` entries): /usr and the
+    interpreter's prefix read-only, its site-packages masked (the attempt runs with the stdlib only),
+    the top-level /bin, /lib... as the symlinks (or read-only directories) they are here."""
     python = os.path.realpath(sys.executable)
-    binds = [f"+{os.path.realpath(sys.base_prefix)}"]
-    if not python.startswith(os.path.realpath(sys.base_prefix) + os.sep):
-        binds.append(f"+{os.path.dirname(python)}")
+    bound = ["/usr"]
+    entries = []
+    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        p = f"/{name}"
+        if os.path.islink(p):
+            entries.append(f"@{p}")
+        elif os.path.isdir(p):
+            bound.append(p)
+    for p in (os.path.realpath(sys.base_prefix), os.path.dirname(python)):
+        if not any(p == b or p.startswith(b + os.sep) for b in bound):
+            bound.append(p)
+    entries += [f"+{b}" for b in bound]
     base = {"base": sys.base_prefix, "platbase": sys.base_prefix}
     masks = {os.path.realpath(sysconfig.get_paths(vars=base)[k]) for k in ("purelib", "platlib")}
-    binds += [f"-{m}" for m in sorted(masks)]
-    return python, tuple(binds)
+    entries += [f"-{m}" for m in sorted(masks)]
+    return python, tuple(entries)
 
 
 @functools.cache  # the host's capabilities do not change while we run; probing costs ~50 ms
@@ -158,7 +165,7 @@ def _plan() -> _Plan:
     arch = platform.machine()
     if arch not in ("x86_64", "aarch64"):
         raise VerifierError(f"the code sandbox has no seccomp filter for architecture {arch}", fix=fix)
-    python, binds = _python_paths()
+    python, binds = _host_entries()
     prefix = (str(shutil.which("unshare")), "--user", "--map-root-user", "--mount", "--pid", "--net",
               "--ipc", "--uts", "--fork", "--kill-child", str(shutil.which("sh")), "-c", _INIT, "mentor-init")
     plan = _Plan(prefix, python, binds, arch, LAYERS)
