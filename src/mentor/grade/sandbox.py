@@ -153,7 +153,7 @@ def _host_entries() -> tuple[str, tuple[str, ...]]:
     return python, tuple(entries)
 
 
-@functools.cache  # the host's capabilities do not change while we run; probing costs ~50 ms
+@functools.cache  # the host does not change while we run; the probe costs ~0.2 s (a failure is not cached)
 def _plan() -> _Plan:
     """Build the walls once on a probe job, or raise `VerifierError` naming the one that is missing."""
     missing = [t for t in _TOOLS if shutil.which(t) is None]
