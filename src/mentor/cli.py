@@ -72,31 +72,43 @@ def train(
     With no options: the bundled SmolLM2-135M-Instruct on reasoning-gym arithmetic, hints on.
     `--preset control` is vanilla GRPO; `--preset smoke` is two steps of a tiny model.
     """
+    from mentor import preflight, runlock
     from mentor.config import RunConfig, load_config
-    from mentor.report import write_report
-    from mentor.store import RunStore, open_readonly
-    from mentor.track import close_sinks, open_sinks, parse_sinks, step_seconds, write_step
-    from mentor.train.setup import train as run_training
+    from mentor.store import RunStore
+    from mentor.track import parse_sinks
 
     if resume is not None:
         if config or set_ or preset or run_dir:
             raise MentorError("--resume uses the configuration and directory stored with the run.",
                               where="--resume", fix="drop --config/--set/--preset/--run-dir when resuming")
-        store = RunStore.open(resume)
+        preflight.check_run_dir_writable(resume, what="resuming")
+        store = RunStore.open(resume, readonly=True)
         cfg = RunConfig.model_validate(store.config)
         store.close()
         target = resume
     else:
         cfg = load_config(config, set_ or [], preset)
         target = run_dir or _default_run_dir(preset)
+        preflight.check_new_run_dir(target)
     if report_to is not None:
         cfg = cfg.model_copy(update={"report_to": parse_sinks(report_to)})
+    preflight.check_model_name(cfg.model.name)  # before a run directory exists
+    with runlock.acquire(target):  # one writer per run directory
+        _train_locked(cfg, target, resume is not None, report)
+
+
+def _train_locked(cfg: Any, target: Path, resume: bool, report: bool) -> None:
+    from mentor.report import write_report
+    from mentor.store import RunStore, open_readonly
+    from mentor.track import close_sinks, open_sinks, step_seconds, write_step
+    from mentor.train.setup import train as run_training
+
     # Sinks are opened (their packages imported) before any work, so a missing extra fails first.
     start_after = -1
-    if resume is not None:
+    if resume:
         with open_readonly(target) as stored:
             start_after = stored.last_step()
-    sinks = open_sinks(cfg.report_to, target, fresh=resume is None, config=cfg.model_dump(mode="json"),
+    sinks = open_sinks(cfg.report_to, target, fresh=not resume, config=cfg.model_dump(mode="json"),
                        start_after=start_after)
     reader: list[RunStore] = []  # a read-only view of the store the loop writes, opened after step 1
     console.print(f"[bold]run[/] {target}  config {cfg.hash()[:12]}  model {cfg.model.name}  steps {cfg.optim.steps}")
@@ -120,7 +132,7 @@ def train(
             progress.update(bar, completed=step, info=info)
 
         try:
-            run = run_training(cfg, target, resume=resume is not None, on_step=on_step, on_phase=on_phase)
+            run = run_training(cfg, target, resume=resume, on_step=on_step, on_phase=on_phase)
             write_step(run.store, run.store.last_step(), sinks)  # a resume with no step left still catches up
         finally:
             close_sinks(sinks)
@@ -209,9 +221,18 @@ def runs(
     """List runs: start date, model, setup, status, steps, rollouts, held-out accuracy before and last."""
     import json
 
+    from mentor.errors import StoreError
     from mentor.report.runs import find_runs, run_record
 
-    records = [run_record(d) for d in find_runs(root)]
+    records, problems = [], []
+    for d in find_runs(root):
+        try:
+            records.append(run_record(d))
+        except StoreError as exc:  # one broken run must not hide the others
+            problems.append(exc.render())
+            records.append({"run_dir": str(d), "status": "corrupted" if "corrupted" in exc.message else "unreadable",
+                            "error": exc.render(), "started_at": None, "model": "?", "setup": None, "steps": None,
+                            "rollouts": None, "heldout_before": None, "heldout_last": None, "config_hash": ""})
     if as_json:
         print(json.dumps(records, indent=2))
         return
@@ -226,11 +247,16 @@ def runs(
 
     for r in records:
         setup = r["setup"]
+        if setup is None:  # a store that could not be read
+            table.add_row(r["run_dir"], "-", "-", "-", f"[red]{r['status']}[/]", "-", "-", "-", "-", "-")
+            continue
         table.add_row(r["run_dir"], (r["started_at"] or "?")[:16].replace("T", " "), r["model"],
                       f"{setup['selector']} · hints {setup['hints']} · {setup['credit']}", r["status"],
                       str(r["steps"]), str(r["rollouts"]), pct(r["heldout_before"]), pct(r["heldout_last"]),
                       r["config_hash"][:12])
     out.print(table)
+    for msg in problems:
+        console.print(f"[red]error:[/] {escape(msg)}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -241,8 +267,10 @@ def report(
         "trackio, wandb.")] = None,
 ) -> None:
     """Write the HTML report (and PNG plots) of a run; reads the run store only."""
+    from mentor.preflight import check_run_dir_writable
     from mentor.report import write_report
 
+    check_run_dir_writable(run_dir, what="the report (report.html, plots/)")
     if sinks is not None:
         from mentor.track import parse_sinks, rebuild
 

@@ -108,7 +108,9 @@ def combine_command(
     Prints each verifier's threshold, fitted TPR/TNR, and why any was dropped.
     """
     from mentor.cli_grade import _atomic_jsonl
+    from mentor.preflight import check_writable_file
 
+    check_writable_file(output, option="--output")  # before any work, so nothing is lost to it
     if normalise not in ("minmax", "quantile"):
         raise InputError(f"unknown normalisation {normalise!r}", where="--normalise", fix="use minmax or quantile")
     if not 0.0 <= min_rate < max_rate <= 1.0:

@@ -139,11 +139,17 @@ def grade_command(
     attack_suite: bool = typer.Option(False, "--attack-suite", help="Run the attack suite against the judge."),
 ) -> None:
     """Grade attempts against a locked rubric, or run the attack suite (--attack-suite)."""
+    from mentor import preflight
     from mentor.grade.backends import JudgeCache
     from mentor.grade.grader import load_grader
 
     out = Console()
-    judge_cache = JudgeCache(cache) if cache is not None and str(cache) not in ("", ".") else None
+    cache_path = cache if cache is not None and str(cache) not in ("", ".") else None
+    if cache_path is not None:  # both paths are checked before any grading: no grade is lost to them
+        preflight.check_writable_file(cache_path, option="--cache", example="judge_cache.sqlite")
+    if output is not None:
+        preflight.check_writable_file(output, option="--output")
+    judge_cache = JudgeCache(cache_path) if cache_path is not None else None
     if attack_suite:
         from mentor.grade.attacks import run_attack_suite
         from mentor.grade.backends import make_judge
@@ -211,7 +217,11 @@ def calibrate_command(
     from mentor.grade.bundle import load_any
     from mentor.grade.calibrate import calibration_report
     from mentor.grade.grader import load_grader
+    from mentor.preflight import check_writable_file
 
+    target = output or Path(str(rubric).removesuffix(".lock.json").removesuffix(".yaml").removesuffix(".yml")
+                            + ".calibration.json")
+    check_writable_file(target, option="--output", example="calibration.json")  # before grading anything
     bundle = load_any(rubric)
     scores: list[float] = []
     human: list[float] = []
@@ -238,8 +248,6 @@ def calibrate_command(
                 human.append(h)
     g = [float(v) for v in grid.split(",")] if grid else None
     cal, report = calibration_report(scores, human, bundle.hash, grid=g, holdout=holdout, seed=seed, n_boot=n_boot)
-    target = output or Path(str(rubric).removesuffix(".lock.json").removesuffix(".yaml").removesuffix(".yml")
-                            + ".calibration.json")
     cal.save(target)
     out = Console()
     t = Table("metric", "before", "after", title=f"calibration on {report['n_eval']} attempts"

@@ -17,10 +17,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mentor.errors import ConfigError
+from mentor.yaml_load import safe_load
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)  # every float finite
 
 
 class PluginSpec(_Strict):
@@ -86,7 +87,7 @@ class SamplingConfig(_Strict):
 class OptimConfig(_Strict):
     steps: int = Field(default=30, ge=0, le=1_000_000, description="Training steps.")
     rollout_budget: int | None = Field(
-        default=None, ge=1, description="Stop once this many attempts were sampled (rescue re-rolls included), "
+        default=None, ge=1, le=10**12, description="Stop once this many attempts were sampled (rescue re-rolls included), "
                                         "even before `steps`: how `mentor compare` matches budgets.")
     lr: float = Field(default=2e-5, gt=0, le=1, description="AdamW learning rate.")
     weight_decay: float = Field(default=0.0, ge=0, le=1, description="AdamW weight decay.")
@@ -108,7 +109,7 @@ class RewardConfig(_Strict):
 
 class EvalConfig(_Strict):
     every: int = Field(default=10, ge=1, description="Held-out evaluation every this many steps (and at the end).")
-    size: int | None = Field(default=None, ge=1, description="Held-out tasks per evaluation; all when unset.")
+    size: int | None = Field(default=None, ge=1, le=100_000, description="Held-out tasks per evaluation; all when unset.")
     pass_k: int = Field(default=4, ge=1, le=1024, description="k of the final pass@k.")
     bootstrap: int = Field(default=1000, ge=100, le=1_000_000, description="Bootstrap resamples for intervals.")
 
@@ -241,7 +242,7 @@ def parse_override(item: str) -> tuple[list[str], Any]:
         )
     key, raw = item.split("=", 1)
     try:
-        value = yaml.safe_load(raw) if raw != "" else ""
+        value = safe_load(raw) if raw != "" else ""
     except yaml.YAMLError:
         value = raw
     if isinstance(value, str) and re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+", value.strip()):
@@ -280,7 +281,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
             "file not found.", where=str(p), fix="pass an existing YAML file, e.g. examples/configs/default.yaml"
         )
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        data = safe_load(p.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{p}:{mark.line + 1}" if mark is not None else str(p)
@@ -288,6 +289,8 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(
             f"not valid YAML ({problem}).", where=where, fix="fix the YAML syntax at that line."
         ) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text (byte {exc.start}).", where=str(p), fix="save the file as UTF-8") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -130,12 +130,23 @@ class RunStore:
             version = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         except sqlite3.DatabaseError as exc:
             conn.close()
-            raise StoreError(f"not a Mentor run store ({exc}).", where=str(path),
+            what = "corrupted" if "malformed" in str(exc) else "not a Mentor run store"
+            raise StoreError(f"{what} ({exc}).", where=str(path),
                              fix="point to a run directory written by `mentor train`") from None
         if version is None or int(version[0]) != SCHEMA_VERSION:
             conn.close()
             raise StoreError("run store schema version mismatch.", where=str(path),
                              fix="open it with the Mentor version that wrote it")
+        try:  # a damaged page is reported as what it is, not found later as a DatabaseError mid-report
+            check = conn.execute("PRAGMA quick_check(3)").fetchall()
+        except sqlite3.DatabaseError as exc:
+            check = [(str(exc),)]
+        if [r[0] for r in check] != ["ok"]:
+            conn.close()
+            detail = " ".join(" ".join(str(r[0]) for r in check).split())[:240]
+            raise StoreError(f"the run store is corrupted ({detail}).", where=str(path),
+                             fix="restore run.sqlite from a backup; the weights of committed steps are in "
+                             f"{path.parent / 'checkpoints'}")
         if not readonly:
             conn.close()
             conn = _connect(path)

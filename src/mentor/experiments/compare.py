@@ -130,6 +130,7 @@ def compare_command(
     from rich.table import Table
 
     from mentor.report import write_report
+    from mentor import runlock
     from mentor.train.setup import train
 
     console = Console(stderr=True)
@@ -151,7 +152,8 @@ def compare_command(
                 console.print(f"  {arm} step {step}: reward {m['mean_reward'] or 0:.2f} signal {m['signal_share']:.0%} "
                               f"hinted {m['hinted_groups']} {sum(m['timings'].values()):.1f}s{acc}", highlight=False)
 
-            run = train(cfgs[arm], run_dir, resume=resume, on_step=on_step)
+            with runlock.acquire(run_dir):  # one writer per run directory
+                run = train(cfgs[arm], run_dir, resume=resume, on_step=on_step)
             run.store.close()
             write_report(run_dir)
     summary = summarise(out_dir, seed_list)

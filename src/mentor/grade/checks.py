@@ -312,14 +312,27 @@ class IOTest(_Args):
 
 class PythonTestsArgs(_Args):
     tests: list[IOTest] = Field(default_factory=list)  # stdin -> expected stdout (compared by the parent)
-    asserts: list[str] = Field(default_factory=list)  # statements run after the attempt's code
+    asserts: list[str] = Field(default_factory=list)  # `assert EXPR == VALUE` tests, judged by the parent
     tests_from_meta: str | None = "tests"  # also read {stdin, stdout} tests from task.meta[key]
     asserts_from_meta: str | None = "asserts"
     cpu_s: float = Field(default=2.0, gt=0, le=60)
     wall_s: float = Field(default=5.0, gt=0, le=120)
     memory_mb: int = Field(default=512, ge=64, le=8192)
     output_kb: int = Field(default=64, ge=1, le=10_240)
+    disk_mb: int = Field(default=16, ge=1, le=1024)  # the whole working directory
     scoring: Literal["fraction", "all"] = "fraction"
+
+    @field_validator("asserts")
+    @classmethod
+    def _judgeable(cls, v: list[str]) -> list[str]:
+        from mentor.grade.asserts import plan_test
+
+        for i, src in enumerate(v):
+            try:
+                plan_test(src, where=f"asserts[{i}]")
+            except VerifierError as exc:
+                raise ValueError(exc.render()) from None
+        return v
 
 
 _CODE = re.compile(r"```(?:python|py|Python)?[ \t]*\n(.*?)```", re.DOTALL)
@@ -331,36 +344,70 @@ def extract_code(text: str) -> str:
     return blocks[-1] if blocks else text
 
 
+def _meta_list(task: Task, key: str, what: str) -> list[Any]:
+    """task.meta[key] as a list; a lone string is one test (never split into characters)."""
+    value = task.meta[key]
+    if isinstance(value, str) and what == "asserts":
+        return [value]
+    if not isinstance(value, list):
+        raise VerifierError(f"task {task.id}: meta.{key} must be a list of {what}, got {type(value).__name__}",
+                            where=f"task {task.id} meta.{key}",
+                            fix=f"write meta.{key} as a JSON list, e.g. "
+                            + ('["assert f(2) == 4"]' if what == "asserts" else '[{"stdin": "2", "stdout": "4"}]'))
+    return value
+
+
 @register_check("python_tests", PythonTestsArgs)
 def check_python_tests(task: Task, text: str, *, tests: list[dict[str, Any]], asserts: list[str],
                        tests_from_meta: str | None, asserts_from_meta: str | None, cpu_s: float,
-                       wall_s: float, memory_mb: int, output_kb: int, scoring: str) -> Verdict:
-    from mentor.grade.sandbox import Limits, run_asserts, run_io_test
+                       wall_s: float, memory_mb: int, output_kb: int, disk_mb: int, scoring: str) -> Verdict:
+    """Every verdict is computed here, in Mentor's process: stdin/stdout tests compare the sandbox's
+    stdout; assert tests compare the plain values the sandbox reports for the attempt's expressions
+    against expected values that never enter the sandbox (`grade/asserts.py`)."""
+    from mentor.grade.asserts import judge, plan_test
+    from mentor.grade.sandbox import Limits, run_expressions, run_io_test
 
     io = [(t["stdin"], t["stdout"]) for t in tests]
     if tests_from_meta and tests_from_meta in task.meta:
-        io += [(str(t.get("stdin", "")), str(t["stdout"])) for t in task.meta[tests_from_meta]]
-    stmts = list(asserts)
+        for j, t in enumerate(_meta_list(task, tests_from_meta, "tests")):
+            if not isinstance(t, dict) or "stdout" not in t:
+                raise VerifierError(f"task {task.id}: meta.{tests_from_meta}[{j}] has no 'stdout'",
+                                    where=f"task {task.id} meta.{tests_from_meta}[{j}]",
+                                    fix='write each test as {"stdin": "...", "stdout": "..."}')
+            io.append((str(t.get("stdin", "")), str(t["stdout"])))
+    srcs = [(f"check asserts[{i}]", a) for i, a in enumerate(asserts)]
     if asserts_from_meta and asserts_from_meta in task.meta:
-        stmts += [str(a) for a in task.meta[asserts_from_meta]]
-    if not io and not stmts:
+        srcs += [(f"task {task.id} meta.{asserts_from_meta}[{i}]", a)
+                 for i, a in enumerate(_meta_list(task, asserts_from_meta, "asserts"))]
+    plans = [plan_test(a, where=where) for where, a in srcs]
+    if not io and not plans:
         raise VerifierError(f"task {task.id} has no test cases for check 'python_tests'",
                             fix="give the check 'tests'/'asserts' or the task meta.tests")
-    limits = Limits(cpu_s=cpu_s, wall_s=wall_s, memory_mb=memory_mb, output_bytes=output_kb * 1024)
+    limits = Limits(cpu_s=cpu_s, wall_s=wall_s, memory_mb=memory_mb, output_bytes=output_kb * 1024,
+                    disk_mb=disk_mb)
     code = extract_code(text)
     results: list[dict[str, Any]] = []
+    suspicious: list[str] = []
+    isolation: tuple[str, ...] = ()
     for stdin, expected in io:
         r = run_io_test(code, stdin, limits)
+        isolation = r.isolation
         ok = r.status == "ok" and r.stdout.rstrip() == expected.rstrip()
         results.append({"kind": "io", "passed": ok, **r.summary()})
-    if stmts:
-        passed, r = run_asserts(code, stmts, limits)
-        for i, stmt in enumerate(stmts):
-            results.append({"kind": "assert", "stmt": stmt, "passed": passed[i], **r.summary()})
+    if plans:
+        reported, r = run_expressions(code, [list(p.steps) for p in plans], limits)
+        isolation = r.isolation
+        for plan, rep in zip(plans, reported, strict=True):
+            outcome = judge(plan, rep, r.status)
+            suspicious += outcome.suspicious
+            results.append({"kind": "assert", "stmt": plan.source, "passed": outcome.passed,
+                            "why": outcome.why, **r.summary()})
     n_pass = sum(1 for r_ in results if r_["passed"])
     score = n_pass / len(results) if scoring == "fraction" else float(n_pass == len(results))
     blocked = sorted({b for r_ in results for b in r_.get("blocked", [])})
     statuses = sorted({r_["status"] for r_ in results})
     return Verdict("python_tests", score, f"{n_pass}/{len(results)} tests passed; status {','.join(statuses)}"
-                   + (f"; blocked: {', '.join(blocked)}" if blocked else ""),
-                   {"tests": results, "blocked": blocked})
+                   + (f"; blocked: {', '.join(blocked)}" if blocked else "")
+                   + (f"; suspicious: {len(suspicious)}" if suspicious else ""),
+                   {"tests": results, "blocked": blocked, "suspicious": suspicious,
+                    "isolation": list(isolation)})

@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from mentor.errors import RubricError
+from mentor.yaml_load import safe_load
 
 
 class _Strict(BaseModel):
@@ -246,7 +247,9 @@ def load_rubric(path: str | Path) -> Rubric:
     if not p.is_file():
         raise RubricError(f"rubric file not found: {p}", where=str(p), fix="check the path")
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        data = safe_load(p.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise RubricError(f"not valid YAML: {exc}", where=str(p), fix="fix the YAML syntax") from None
+    except UnicodeDecodeError as exc:
+        raise RubricError(f"not UTF-8 text (byte {exc.start}).", where=str(p), fix="save the file as UTF-8") from None
     return parse_rubric(data, where=str(p))

@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from mentor import preflight
 from mentor.config import RunConfig
 from mentor.errors import ConfigError, StoreError
 from mentor.grade.answer import answer_grade
@@ -28,6 +29,7 @@ def build_run(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False) -> R
     # Plug-ins and the grader first: a bad name or argument fails before a run directory, a store or a
     # model exists.
     check_plugins(cfg)
+    preflight.check_model_name(cfg.model.name)
     grade = build_grader(cfg)
     if resume:
         store = RunStore.open(run_dir)
