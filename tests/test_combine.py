@@ -22,6 +22,7 @@ import typer
 from typer.testing import CliRunner
 
 from mentor.cli_combine import combine_command
+from mentor.errors import InputError, MentorError
 from mentor.grade.combine import (
     Balance,
     CombineError,
@@ -31,7 +32,6 @@ from mentor.grade.combine import (
     reference_quantile,
     score_matrix,
 )
-from mentor.errors import InputError, MentorError
 
 # one strong verifier, two useful ones, two near chance
 TPR = np.array([0.95, 0.80, 0.75, 0.60, 0.52])

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mentor.config import RunConfig, apply_overrides, build_config, load_config, parse_override
+from mentor.config import RunConfig, apply_overrides, build_config, load_config, parse_override, preset_names
 from mentor.errors import ConfigError
-from mentor.config import preset_names
 
 
 def config_error(*args, **kwargs) -> str:

@@ -129,8 +129,8 @@ def compare_command(
     from rich.console import Console
     from rich.table import Table
 
-    from mentor.report import write_report
     from mentor import runlock
+    from mentor.report import write_report
     from mentor.train.setup import train
 
     console = Console(stderr=True)
