@@ -53,7 +53,7 @@ def test_no_import_circles():
         state[m] = 1
         for t in sorted(graph[m]):
             if state.get(t) == 1:
-                cycles.append(stack[stack.index(t):] + [t] if t in stack else [m, t])
+                cycles.append([*stack[stack.index(t):], t] if t in stack else [m, t])
             elif t not in state:
                 visit(t, [*stack, t])
         state[m] = 2
