@@ -241,6 +241,7 @@ def runs(
         return
     table = Table("run", "started", "model", "setup", "status", "steps", "rollouts", "held-out before",
                   "held-out last", "config")
+    table.columns[4].no_wrap = True  # "corrupted" must read whole at any width
 
     def pct(e: dict[str, Any] | None) -> str:
         return f"{e['accuracy']:.1%}" if e else "-"
