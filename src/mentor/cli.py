@@ -75,7 +75,7 @@ def train(
     from mentor import preflight, runlock
     from mentor.config import RunConfig, load_config
     from mentor.store import RunStore
-    from mentor.track import parse_sinks
+    from mentor.track import check_sinks, parse_sinks
 
     if resume is not None:
         if config or set_ or preset or run_dir:
@@ -93,6 +93,7 @@ def train(
     if report_to is not None:
         cfg = cfg.model_copy(update={"report_to": parse_sinks(report_to)})
     preflight.check_model_name(cfg.model.name)  # before a run directory exists
+    check_sinks(cfg.report_to)  # a missing extra, too
     with runlock.acquire(target):  # one writer per run directory
         _train_locked(cfg, target, resume is not None, report)
 

@@ -274,6 +274,21 @@ def parse_sinks(value: str | Sequence[str], where: str = "--report-to") -> list[
     return list(dict.fromkeys(names))
 
 
+# sink -> (module it needs, extra that installs it)
+_EXTRAS = {"tensorboard": ("tensorboard", "tensorboard"), "trackio": ("trackio", "trackio"), "wandb": ("wandb", "wandb")}
+
+
+def check_sinks(names: Iterable[str]) -> None:
+    """Fail (with the install hint) if a named sink's package is missing: call before any work, even
+    before a run directory exists."""
+    import importlib.util
+
+    for name in parse_sinks(list(names), where="report_to"):
+        module, extra = _EXTRAS.get(name, (None, None))
+        if module is not None and importlib.util.find_spec(module) is None:
+            raise MissingExtraError(module, extra, f"report_to: {name}")
+
+
 def open_sinks(names: Iterable[str], run_dir: str | Path, *, fresh: bool, config: dict[str, Any] | None = None,
                start_after: int = -1) -> list[Sink]:
     """Build the named sinks for a run directory. Each optional package is imported here, so a
