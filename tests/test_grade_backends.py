@@ -93,18 +93,15 @@ def test_cache_makes_second_run_free(tmp_path: Path) -> None:
 
 
 def test_bounded_concurrency() -> None:
-    import time
+    import anyio
 
-    lock = threading.Lock()
     state = {"now": 0, "max": 0}
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        with lock:
-            state["now"] += 1
-            state["max"] = max(state["max"], state["now"])
-        time.sleep(0.02)
-        with lock:
-            state["now"] -= 1
+    async def handler(request: httpx.Request) -> httpx.Response:  # async: the judge's client is async
+        state["now"] += 1
+        state["max"] = max(state["max"], state["now"])
+        await anyio.sleep(0.02)
+        state["now"] -= 1
         return httpx.Response(200, json={"choices": [{"message": {"content": VERDICT}}]})
 
     judge = _judge(httpx.MockTransport(handler), max_concurrency=3)

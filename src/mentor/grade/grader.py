@@ -1,15 +1,21 @@
 """`Grader`: a locked bundle + (optionally) a judge backend -> `Grade`s.
 
 Order for one attempt: programmatic checks; then, if the rubric has judge criteria, the defences
-(no substantive content -> 0; answer-checked task without a final answer -> 0), the judge (k samples,
-cached, bounded retries, last verdict binds, evidence verified), aggregation; then the rubric's score
-formula. A check or judge *failure* makes the attempt unscorable (score None, with the reason); it is
-never a 0.
+(no substantive content -> 0; answer-checked rubric without a final answer -> 0; the content screens
+of `screens.py` -> 0, each with its reason), the judge (k samples, cached, bounded retries, last
+verdict binds, evidence verified), aggregation; then the rubric's score formula.
+
+A check or judge *failure* makes the attempt unscorable (score None, with the reason); it is never
+a 0. A judge sample that claims credit on a criterion with no verified quote is such a failure (it is
+retried, then the attempt is unscorable), and so is a grade past its deadline. Only clean samples
+(schema-valid, every quote verified) enter the cache, keyed by bundle, backend, judge identity and
+the rendered prompt, so a judge that was fixed is asked again rather than shadowed by its past.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,11 +23,12 @@ from typing import Any
 
 from mentor.errors import JudgeError, RubricError, VerifierError
 from mentor.grade.answer import extract_answer
-from mentor.grade.backends import JudgeBackend, JudgeCache
+from mentor.grade.backends import JudgeBackend, JudgeCache, judge_identity
 from mentor.grade.bundle import Bundle, load_any
 from mentor.grade.checks import CHECKS
 from mentor.grade.defences import substance
 from mentor.grade.judge import (
+    VERDICT_SCHEMA,
     CriterionVote,
     JudgeRequest,
     ParsedOutput,
@@ -76,15 +83,19 @@ class _Item:
     calls: int = 0
     cache_hits: int = 0
     retries: int = 0
+    deadline: float | None = None  # time.monotonic() by which the grade must be done
 
 
 class Grader:
     def __init__(self, bundle: Bundle, judge: JudgeBackend | None = None, *, cache: JudgeCache | None = None,
-                 defences: bool | None = None, calibration: Any = None) -> None:
+                 defences: bool | None = None, calibration: Any = None,
+                 grade_deadline_s: float | None = None) -> None:
         self.bundle = bundle
         self.judge = judge
         self.cache = cache
         r = bundle.rubric
+        self.grade_deadline_s = r.judge.deadline_s if grade_deadline_s is None else grade_deadline_s
+        self._reads_answer = _reads_answer_line(r)
         self.defences = r.defences.enabled if defences is None else defences
         # arguments validated once here, so grading is a plain call per attempt
         self._checks: list[tuple[Criterion, str, dict[str, Any]]] = [
@@ -111,7 +122,9 @@ class Grader:
     def grade_many(self, items: Sequence[tuple[Task, str]]) -> list[GradeResult]:
         """Grade a batch; judge calls of the whole batch go to the backend together (bounded
         concurrency for HTTP judges)."""
-        work = [_Item(task, text) for task, text in items]
+        start = time.monotonic()
+        # the items of a batch are judged together, so their grades share one clock
+        work = [_Item(task, text, deadline=start + self.grade_deadline_s) for task, text in items]
         for it in work:
             self._run_checks(it)
         if self._judge_criteria:
@@ -147,7 +160,7 @@ class Grader:
                 it.final = self._screened(it, sub.reason, withheld=sum(view.withheld))
                 return
             need_answer = r.defences.require_final_answer == "always" or (
-                r.defences.require_final_answer == "auto" and it.task.answer is not None)
+                r.defences.require_final_answer == "auto" and it.task.answer is not None and self._reads_answer)
             if need_answer and extract_answer(it.text, r.defences.answer_prefix) is None:
                 it.final = self._screened(it, f"no final answer ('{r.defences.answer_prefix}' line)",
                                           withheld=sum(view.withheld))
@@ -158,25 +171,34 @@ class Grader:
         messages = render_messages(self.bundle, it.task, view)
         h = messages_hash(messages)
         for k in range(r.judge.samples):
-            req = JudgeRequest(messages, h, k, 0, r.judge.temperature, r.judge.max_new_tokens, view)
+            req = JudgeRequest(messages, h, k, 0, r.judge.temperature, r.judge.max_new_tokens, view,
+                               schema=VERDICT_SCHEMA, deadline=it.deadline)
             cached = self.cache.get(self._key(req)) if self.cache is not None else None
             if cached is not None:
                 try:
-                    it.parsed[k] = parse_output(cached, view, r.evidence, bind_last=self.defences)
-                    it.cache_hits += 1
-                    continue
+                    parsed = parse_output(cached, view, r.evidence, bind_last=self.defences)
+                    if _unclean(parsed) is None:
+                        it.parsed[k] = parsed
+                        it.cache_hits += 1
+                        continue
                 except JudgeError:
                     pass  # a cache written under other parse rules: ask again
             it.requests.append(req)
 
     def _key(self, req: JudgeRequest) -> tuple[str, str, str, str, int]:
         assert self.judge is not None
-        return (self.bundle.hash, self.judge.name, self.judge.model, req.attempt_hash, req.sample)
+        return (self.bundle.hash, self.judge.name, judge_identity(self.judge), req.attempt_hash, req.sample)
 
     def _run_judge(self, items: list[_Item]) -> None:
         r = self.bundle.rubric
         pending = [(it, req) for it in items for req in it.requests]
         for retry in range(r.judge.max_retries + 1):
+            now = time.monotonic()
+            late = [(it, req) for it, req in pending if it.deadline is not None and now >= it.deadline]
+            for it, req in late:
+                it.errors[req.sample] = (f"grade deadline of {self.grade_deadline_s:g}s passed"
+                                         + (f" (last error: {it.errors[req.sample]})" if req.sample in it.errors else ""))
+            pending = [(it, req) for it, req in pending if (it, req) not in late]
             if not pending:
                 break
             reqs = [req if retry == 0 else _with_retry(req, retry) for _, req in pending]
@@ -185,20 +207,30 @@ class Grader:
             failed = []
             for (it, req), out in zip(pending, outputs, strict=True):
                 it.calls += 1
-                it.retries += int(retry > 0)
+                # parse-level retries and the backend's own (HTTP 429/5xx/timeouts) are both paid for
+                it.retries += int(retry > 0) + int(getattr(out, "retries", 0))
                 if isinstance(out, JudgeError):
                     it.errors[req.sample] = out.message
                     failed.append((it, req))
                     continue
                 try:
-                    it.parsed[req.sample] = parse_output(out, req.view, r.evidence, bind_last=self.defences)
-                    it.errors.pop(req.sample, None)
-                    if self.cache is not None:
-                        self.cache.put(self._key(req), out)
+                    parsed = parse_output(out, req.view, r.evidence, bind_last=self.defences)
                 except JudgeError as exc:
                     it.errors[req.sample] = exc.message
                     it.raw_failures.append(out[:500])
                     failed.append((it, req))
+                    continue
+                problem = _unclean(parsed)
+                if problem is not None and problem[0]:
+                    # credit claimed with no verified evidence: a judge failure, retried, never a score
+                    it.errors[req.sample] = problem[1]
+                    it.raw_failures.append(out[:500])
+                    failed.append((it, req))
+                    continue
+                it.parsed[req.sample] = parsed
+                it.errors.pop(req.sample, None)
+                if self.cache is not None and problem is None:
+                    self.cache.put(self._key(req), str(out))  # only clean verdicts are replayed
             pending = failed
 
     def _combine(self, it: _Item) -> GradeResult:
@@ -216,7 +248,8 @@ class Grader:
         for crit in self._judge_criteria:
             votes: list[CriterionVote] = [it.parsed[k].votes[crit.name] for k in sorted(it.parsed)]
             lo, hi = self._levels[crit.name]
-            score = aggregate([v.credited for v in votes], lo, hi, r.judge.aggregation)
+            # abstaining votes never reach here: their sample failed and was retried (see _run_judge)
+            score = aggregate([v.credited for v in votes if v.credited is not None], lo, hi, r.judge.aggregation)
             for v in votes:
                 verified += [{"criterion": crit.name, **q.to_json()} for q in v.verified]
                 rejected += [{"criterion": crit.name, **q.to_json()} for q in v.rejected]
@@ -296,6 +329,38 @@ class Grader:
 
 def _with_retry(req: JudgeRequest, retry: int) -> JudgeRequest:
     return dataclasses.replace(req, retry=retry)
+
+
+def _unclean(parsed: ParsedOutput) -> tuple[bool, str] | None:
+    """None for a clean verdict (every quote verified, every credited level backed). Else (fatal, why):
+    fatal when a criterion's claimed credit has no verified quote at all (the criterion cannot be
+    scored from this sample); not fatal when some quotes failed beside enough verified ones (usable,
+    but not cached)."""
+    for v in parsed.votes.values():
+        if v.credited is None:
+            whys = "; ".join(f"S{q.sentence}: {q.why}" for q in v.rejected[:3]) or "no quotes given"
+            return True, (f"criterion '{v.name}': the judge claimed level {v.claimed} with no verified evidence "
+                          f"({whys})")
+    for v in parsed.votes.values():
+        if v.rejected:
+            return False, f"criterion '{v.name}': {len(v.rejected)} quote(s) did not verify"
+    return None
+
+
+_ANSWER_CHECKS = {"answer", "numeric"}
+
+
+def _reads_answer_line(rubric: Any) -> bool:
+    """Does the rubric grade a final-answer line? Only then can 'no final answer' be the student's
+    failure; on an open-ended rubric it would be a configuration mismatch turned into a 0."""
+    for c in rubric.criteria:
+        if c.check is None:
+            continue
+        args = c.check.args
+        if (c.check.name in _ANSWER_CHECKS or (c.check.name == "exact" and args.get("target", "answer") == "answer")
+                or (c.check.name == "format" and args.get("answer_line"))):
+            return True
+    return False
 
 
 def _validated_args(c: Criterion) -> dict[str, Any]:

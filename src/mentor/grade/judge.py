@@ -7,7 +7,8 @@
 3. `parse_output`: strict JSON validated against `VERDICT_SCHEMA`; the LAST verdict object in the
    output binds (an echoed or planted earlier object does not); reason must come before verdict.
 4. `verify_evidence`: a quote earns credit only if it is verbatim (whitespace-normalised) in the
-   sentence it cites; a criterion claiming credit without enough verified quotes is downgraded.
+   sentence it cites; a criterion claiming credit with too few verified quotes is downgraded, and
+   with none at all it abstains (a judge failure, never a score).
 5. `aggregate`: k samples per attempt combined by mean, majority or all-must-agree.
 """
 
@@ -95,6 +96,12 @@ class JudgeRequest:
     # the opening of the judge's reply, for backends that can continue one (the local model); None:
     # the backend's own choice. Fixed per prompt template, so it is covered by `attempt_hash`'s template.
     prefill: str | None = None
+    # the JSON schema the reply must satisfy, for backends that can enforce it (an HTTP server's
+    # response_format, the local model's grammar); None: free text
+    schema: Mapping[str, Any] | None = None
+    schema_name: str = "verdict"
+    # absolute time.monotonic() by which the whole grade must be done (None: no grade deadline)
+    deadline: float | None = None
 
 
 @dataclass(frozen=True)
@@ -117,7 +124,7 @@ class CriterionVote:
     name: str
     reason: str
     claimed: int
-    credited: int
+    credited: int | None  # None: credit claimed with no verified quote at all (the vote abstains)
     verified: tuple[Quote, ...] = ()
     rejected: tuple[Quote, ...] = ()
 
@@ -252,9 +259,12 @@ def verify_evidence(name: str, reason: str, level: int, quotes: Sequence[Mapping
         elif norm not in ws_normalise(view.sentences[sid - 1]):
             why = "not found verbatim in the cited sentence"
         (rejected if why else verified).append(Quote(sid, text, why))
-    credited = level
+    credited: int | None = level
     if view.defences and level > info.lo and len(verified) < rules.min_quotes:
-        credited = info.lo if rules.downgrade == "to_min" else level - 1
+        # no verified quote at all: the judge's claim has no evidence, so this vote abstains (the
+        # grader retries, then calls the attempt unscorable); turning it into the lowest level would
+        # make the judge's failure the student's 0. Some evidence, but less than required: downgrade.
+        credited = None if not verified else (info.lo if rules.downgrade == "to_min" else level - 1)
     return CriterionVote(name, reason, level, credited, tuple(verified), tuple(rejected))
 
 

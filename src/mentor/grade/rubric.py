@@ -122,11 +122,20 @@ class JudgeSettings(_Strict):
     max_retries: int = Field(default=2, ge=0, le=10)
     temperature: float = Field(default=0.7, ge=0)
     max_new_tokens: int = Field(default=512, ge=16)
+    # wall-clock seconds for one attempt's whole grade (every sample and retry); past it the attempt
+    # is unscorable. The HTTP settings below are defaults the CLI flags override.
+    deadline_s: float = Field(default=300.0, gt=0, le=86_400)
+    timeout_s: float = Field(default=60.0, gt=0, le=3_600)  # one HTTP call, all its tries, wall clock
+    concurrency: int = Field(default=8, ge=1, le=256)  # HTTP requests in flight
+    api_key_env: str = Field(default="MENTOR_JUDGE_API_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class Defences(_Strict):
     enabled: bool = True
-    # "auto": required when the task has a reference answer and the rubric has judge criteria.
+    # "auto": required when the task has a reference answer and the rubric also checks the final
+    # answer line (an `answer` or `numeric` check, `exact` on the answer, `format` with answer_line).
+    # An open-ended rubric (judge criteria only) never requires one: a reference answer a task
+    # happens to carry does not make an explanation wrong for lacking an 'Answer:' line.
     require_final_answer: Literal["auto", "always", "never"] = "auto"
     answer_prefix: str = "Answer:"
 
