@@ -372,10 +372,11 @@ def _validated_args(c: Criterion) -> dict[str, Any]:
 
 def load_grader(rubric_path_or_bundle: str | Path | Bundle, *, judge: JudgeBackend | None = None,
                 cache: JudgeCache | str | Path | None = None, defences: bool | None = None,
-                calibration: Any = None) -> Grader:
+                calibration: Any = None, grade_deadline_s: float | None = None) -> Grader:
     """The loop-facing entry point: a rubric YAML (compiled in memory) or a `*.lock.json` bundle
     (hash verified) -> a `Grader`. `cache` may be a path to a SQLite judge cache."""
     bundle = load_any(rubric_path_or_bundle)
     if isinstance(cache, str | Path):
         cache = JudgeCache(cache)
-    return Grader(bundle, judge, cache=cache, defences=defences, calibration=calibration)
+    return Grader(bundle, judge, cache=cache, defences=defences, calibration=calibration,
+                  grade_deadline_s=grade_deadline_s)
