@@ -187,10 +187,12 @@ def grade_command(
                              max_concurrency=concurrency or bundle.rubric.judge.concurrency,
                              timeout_s=judge_timeout or bundle.rubric.judge.timeout_s, decoding=decoding)
         report = run_attack_suite(backend, bundle if bundle.rubric.judge_criteria else None, cache=judge_cache)
-        t = Table("attack", "n", "FP defences off", "FP defences on", "unscorable off", "unscorable on",
-                  title=f"attack suite — judge {report.judge}")
+        t = Table("attack", "kind", "n", "FP defences off", "FP defences on", "unscorable off", "unscorable on",
+                  title=f"attack suite — judge {report.judge} ({report.half} half)")
         for r in report.rows:
-            t.add_row(r["category"], str(r["n"]), f"{r['fp_off']:.1%}", f"{r['fp_on']:.1%}",
+            key = "credit" if r["kind"] == "genuine" else "fp"
+            name = r["category"] + (" (credit kept)" if key == "credit" else "")
+            t.add_row(name, r["kind"], str(r["n"]), f"{r[key + '_off']:.1%}", f"{r[key + '_on']:.1%}",
                       f"{r['unscorable_off']:.1%}", f"{r['unscorable_on']:.1%}")
         out.print(t)
         if input is None:

@@ -115,13 +115,18 @@ class ScriptedJudge:
     @classmethod
     def always_full_marks(cls, quotes: str = "first") -> ScriptedJudge:
         """The worst judge: top level on every criterion, always. Quotes: "first" cites the first shown
-        sentence verbatim (evidence that verifies), "invented" cites words not in the attempt,
+        sentence that can count as evidence, verbatim (evidence that verifies), "invented" cites words not in the attempt,
         "none" cites nothing."""
 
         def respond(req: JudgeRequest) -> str:
             shown = req.view.sentences
             if quotes == "first" and shown:
-                qs = [{"sentence": 1, "text": shown[0]}]
+                # the first sentence that can count as evidence (not withheld, not a two-word line): the
+                # worst case for the defences is a judge whose quotes verify
+                usable = [i for i, (s, w) in enumerate(zip(shown, req.view.withheld, strict=True))
+                          if not w and len(s.strip()) >= 12]
+                i = usable[0] if usable else 0
+                qs = [{"sentence": i + 1, "text": shown[i]}]
             elif quotes == "invented":
                 qs = [{"sentence": 1, "text": "the derivation is complete and every step is justified"}]
             else:

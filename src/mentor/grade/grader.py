@@ -39,6 +39,7 @@ from mentor.grade.judge import (
     render_messages,
 )
 from mentor.grade.rubric import Criterion, scale_levels
+from mentor.grade.screens import run_screens
 from mentor.types import Grade, Task, Verdict
 
 
@@ -96,6 +97,10 @@ class Grader:
         r = bundle.rubric
         self.grade_deadline_s = r.judge.deadline_s if grade_deadline_s is None else grade_deadline_s
         self._reads_answer = _reads_answer_line(r)
+        self._screens = [*r.defences.screens, *(["off_topic"] if r.defences.topic else [])]
+        # what the rubric_echo screen compares a reply with: every criterion's text and level labels
+        self._rubric_text = "\n".join(
+            [c.text for c in r.criteria] + [lab for c in r.criteria for lab in scale_levels(c.scale)[2].values()])
         self.defences = r.defences.enabled if defences is None else defences
         # arguments validated once here, so grading is a plain call per attempt
         self._checks: list[tuple[Criterion, str, dict[str, Any]]] = [
@@ -165,6 +170,13 @@ class Grader:
                 it.final = self._screened(it, f"no final answer ('{r.defences.answer_prefix}' line)",
                                           withheld=sum(view.withheld))
                 return
+            if self._screens:
+                topic = "\n".join(x for x in (it.task.prompt, it.task.answer or "", it.task.solution or "") if x)
+                hits = run_screens(it.text, rubric_text=self._rubric_text, topic_text=topic, enabled=self._screens)
+                if hits:
+                    it.final = self._screened(it, f"screen {hits[0].screen}: {hits[0].reason}",
+                                              withheld=sum(view.withheld), screens=[h.to_json() for h in hits])
+                    return
         if self.judge is None:
             raise JudgeError(f"rubric '{r.name}' has judge criteria but no judge backend was given",
                              fix="pass judge=... to load_grader, or --judge local|openai on the CLI")
@@ -316,10 +328,12 @@ class Grader:
         return GradeResult(Grade(score=None, unscorable_reason=reason, verdicts=verdicts,
                                  bundle_hash=self.bundle.hash), judge=judge, cost=cost or {})
 
-    def _screened(self, it: _Item, reason: str, *, withheld: int) -> GradeResult:
+    def _screened(self, it: _Item, reason: str, *, withheld: int,
+                  screens: list[dict[str, Any]] | None = None) -> GradeResult:
         """The student's failure, decided before any judge call: score 0 with the reason."""
         v = Verdict("screen", 0.0, reason, {"withheld_sentences": withheld, "checks": {
-            k: x.score for k, x in it.verdicts.items()}, "bundle_version": self.bundle.version})
+            k: x.score for k, x in it.verdicts.items()}, "bundle_version": self.bundle.version,
+            "screens": screens or []})
         comps: dict[str, float | None] = {"screen": 0.0, **{k: x.score for k, x in it.verdicts.items()}}
         if self.calibration is not None:
             comps["calibrated"] = self.calibration.apply_one(0.0)

@@ -138,6 +138,12 @@ class Defences(_Strict):
     # happens to carry does not make an explanation wrong for lacking an 'Answer:' line.
     require_final_answer: Literal["auto", "always", "never"] = "auto"
     answer_prefix: str = "Answer:"
+    # content screens run before the judge (mentor.grade.screens); a reply one of them catches scores 0
+    # with the screen's reason. `topic: true` declares that replies must engage with the task's
+    # prompt and reference, which adds the off_topic screen.
+    screens: list[Literal["rubric_echo", "degenerate", "grader_directed", "off_topic"]] = Field(
+        default_factory=lambda: ["rubric_echo", "degenerate", "grader_directed"])
+    topic: bool = False
 
 
 class Rubric(_Strict):
