@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 from collections import Counter, defaultdict
 from pathlib import Path
+from typing import Any
 
 from mentor.grade import Grader, ScriptedJudge
 from mentor.grade.attacks import content_items, run_attack_suite
@@ -53,7 +54,7 @@ def main() -> None:
                 print(f"  genuine/{style:24s} n={c['n']:4d} kept={c['kept'] / c['n']:.1%}")
 
 
-def load_any_attack_bundle():  # noqa: ANN201 - a Bundle
+def load_any_attack_bundle() -> Any:
     from mentor.grade.attacks import ATTACK_RUBRIC
     from mentor.grade.bundle import compile_rubric
     from mentor.grade.rubric import parse_rubric
