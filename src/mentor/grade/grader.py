@@ -257,11 +257,15 @@ class Grader:
             return self._unscorable(reason, judge=judge_info, cost=cost, raw=it.raw_failures[-1:])
         verified: list[dict[str, Any]] = []
         rejected: list[dict[str, Any]] = []
-        for crit in self._judge_criteria:
+        for ci, crit in enumerate(self._judge_criteria):
             votes: list[CriterionVote] = [it.parsed[k].votes[crit.name] for k in sorted(it.parsed)]
             lo, hi = self._levels[crit.name]
             # abstaining votes never reach here: their sample failed and was retried (see _run_judge)
-            score = aggregate([v.credited for v in votes if v.credited is not None], lo, hi, r.judge.aggregation)
+            levels: list[float] = []
+            for k, v in zip(sorted(it.parsed), votes, strict=True):
+                expected = it.parsed[k].expected_level(ci, v, lo)  # G-Eval, when the backend gave probabilities
+                levels.append(expected if expected is not None else float(v.credited or lo))
+            score = aggregate(levels, lo, hi, r.judge.aggregation)
             for v in votes:
                 verified += [{"criterion": crit.name, **q.to_json()} for q in v.verified]
                 rejected += [{"criterion": crit.name, **q.to_json()} for q in v.rejected]

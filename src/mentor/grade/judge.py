@@ -133,6 +133,23 @@ class CriterionVote:
 class ParsedOutput:
     votes: Mapping[str, CriterionVote]
     raw: str = field(repr=False, default="")
+    # the local judge's "probability" decoding: per criterion (in the rubric's order), the model's
+    # distribution over the levels at its verdict; None when the backend gave none
+    level_probs: tuple[Mapping[int, float], ...] | None = None
+
+    def expected_level(self, index: int, vote: CriterionVote, lo: int) -> float | None:
+        """G-Eval's probability-weighted level for criterion `index`, when the distribution is known.
+        A claim at the lowest level stays there (higher levels would be credit without evidence);
+        above it, the verified claim is replaced by the expectation over the levels."""
+        if self.level_probs is None or index >= len(self.level_probs) or vote.credited is None:
+            return None
+        if vote.claimed == lo or vote.credited != vote.claimed:
+            return float(vote.credited)
+        probs = self.level_probs[index]
+        total = sum(probs.values())
+        if total <= 0:
+            return None
+        return sum(lv * p for lv, p in probs.items()) / total
 
 
 def criterion_infos(bundle: Bundle) -> tuple[CriterionInfo, ...]:
@@ -234,7 +251,17 @@ def parse_output(raw: str, view: JudgeView, rules: EvidenceRules, *, bind_last: 
     missing = [c.name for c in view.criteria if c.name not in votes]
     if missing:
         raise JudgeError(f"judge did not rate criteria: {', '.join(missing)}")
-    return ParsedOutput(votes, raw)
+    return ParsedOutput(votes, raw, _level_probs(raw))
+
+
+def _level_probs(raw: str) -> tuple[Mapping[int, float], ...] | None:
+    found = [o for o in _json_objects(raw) if isinstance(o, dict) and "level_probs" in o]
+    if not found or not isinstance(found[-1]["level_probs"], list):
+        return None
+    try:
+        return tuple({int(k): float(v) for k, v in d.items()} for d in found[-1]["level_probs"])
+    except (AttributeError, TypeError, ValueError):
+        return None
 
 
 def verify_evidence(name: str, reason: str, level: int, quotes: Sequence[Mapping[str, Any]],
@@ -268,7 +295,7 @@ def verify_evidence(name: str, reason: str, level: int, quotes: Sequence[Mapping
     return CriterionVote(name, reason, level, credited, tuple(verified), tuple(rejected))
 
 
-def aggregate(levels: Sequence[int], lo: int, hi: int, how: str) -> float:
+def aggregate(levels: Sequence[float], lo: int, hi: int, how: str) -> float:
     """k sample levels -> normalised score in [0, 1].
     mean: average; majority: most common level (ties go to the lower level: no credit on a split);
     all: the lowest level (credit only as far as every sample agrees)."""
