@@ -10,18 +10,18 @@ import pytest
 
 pytest.importorskip("llguidance", reason="constrained decoding needs llguidance (the dev extra installs it)")
 
-from mentor.errors import JudgeError  # noqa: E402
-from mentor.grade import Grader, TransformersJudge, compile_rubric, parse_rubric  # noqa: E402
-from mentor.grade.judge import (  # noqa: E402
+from mentor.errors import JudgeError
+from mentor.grade import Grader, TransformersJudge, compile_rubric, parse_rubric
+from mentor.grade.judge import (
     JudgeRequest,
     JudgeView,
     build_view,
     parse_output,
     render_messages,
 )
-from mentor.grade.rubric import EvidenceRules  # noqa: E402
-from mentor.testing import tiny_model  # noqa: E402
-from mentor.types import Task  # noqa: E402
+from mentor.grade.rubric import EvidenceRules
+from mentor.testing import tiny_model
+from mentor.types import Task
 
 TASK = Task("sky", "Explain why the sky is blue.")
 ATTEMPTS = ["Air molecules scatter blue sunlight more than red light. So the sky looks blue.",
