@@ -70,7 +70,7 @@ def rg_tasks(half: Half, per_dataset: int = 6, seed: int = 7) -> tuple[Task, ...
             out.append(Task(id=f"{name}/{half}/{i}", prompt=str(e["question"]), answer=str(e["answer"]),
                             solution=f"{expression} = {e['answer']}" if isinstance(expression, str) else None,
                             skills=(name,), source=f"reasoning_gym:{name}", verifier="reasoning_gym",
-                            meta={"dataset": name, "metadata": meta}))
+                            meta={"dataset": name, "metadata": meta, "entry": dict(e)}))
     return tuple(out)
 
 

@@ -259,7 +259,10 @@ class TransformersJudge:
             text = r.messages[-1]["content"] if r.messages else ""
             cpt = len(text) / max(1, len(self.tokenizer(text, add_special_tokens=False)["input_ids"]))
             budget = int(r.max_new_tokens * cpt * 0.7)
-            m = matcher_for(self.tokenizer, n_vocab, verdict_schema_for(crit, len(r.view.sentences), budget))
+            # sentences the judge may cite: shown (not withheld) and long enough to be evidence
+            quotable = [(i, s) for i, (s, w) in enumerate(zip(r.view.sentences, r.view.withheld, strict=True), 1)
+                        if not w and len(s.strip()) >= 8]
+            m = matcher_for(self.tokenizer, n_vocab, verdict_schema_for(crit, quotable, budget))
             ff = list(m.compute_ff_tokens())  # the opening the grammar forces: no need to decode it
             if ff:
                 m.consume_tokens(ff)

@@ -3,9 +3,10 @@
 The grammar is compiled by llguidance (the engine behind vLLM's, SGLang's and llama.cpp's structured
 outputs; one 3 MB wheel with no dependencies, where xgrammar would pull in triton) from a JSON schema
 specialised to the request: the verdict schema with the rubric's criteria fixed in order (`const`
-names), each verdict an `enum` of its scale's levels, and bounded string and list lengths so a small
-model cannot ramble past its token budget. Key order follows the schema, so "reason" comes before
-"verdict" as the parser requires.
+names), each verdict an `enum` of its scale's levels, quotes copied from the attempt's sentences
+rather than written, and bounded string and list lengths so a small model cannot ramble past its
+token budget. Key order follows the schema, so "reason" comes before "verdict" as the parser
+requires.
 
 `GrammarLogitsProcessor` is a transformers logits processor: per batch row an `LLMatcher` advanced by
 the token just sampled, whose next-token bitmask is applied to the logits. A row whose grammar is
@@ -40,10 +41,25 @@ def _llg() -> Any:
     return llguidance
 
 
-def verdict_schema_for(criteria: Sequence[tuple[str, int, int]], n_sentences: int,
+def _quote_prefix(text: str, limit: int) -> str:
+    """The sentence itself, or its opening cut at a word boundary within `limit` characters."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    return cut[: cut.rfind(" ")] if " " in cut[limit // 2:] else cut
+
+
+def verdict_schema_for(criteria: Sequence[tuple[str, int, int]], quotable: Sequence[tuple[int, str]],
                        char_budget: int | None = None) -> dict[str, Any]:
-    """The verdict schema for one request: (name, lo, hi) per criterion, in order; quotes cite
-    sentence ids 1..n_sentences. Every instance also satisfies `judge.VERDICT_SCHEMA`.
+    """The verdict schema for one request: (name, lo, hi) per criterion, in order. Every instance
+    also satisfies `judge.VERDICT_SCHEMA`.
+
+    Evidence is copied, not written: a quote is one of `quotable` (sentence id, shown text) — the
+    sentence, or its opening — so a quote the model writes is verbatim by construction and the
+    evidence check can only fail on the rules (a withheld sentence is never offered). A verdict at a
+    criterion's lowest level carries no quotes; one above it carries at least one. The judge still
+    chooses which sentence backs its claim; what it can no longer do is invent one.
 
     `char_budget` (about how many characters the token budget can write) shrinks the string limits
     so that the longest verdict the grammar allows still fits: a verdict cut off by the token limit
@@ -54,23 +70,26 @@ def verdict_schema_for(criteria: Sequence[tuple[str, int, int]], n_sentences: in
         per = char_budget / len(criteria) - 60 - 40 * MAX_QUOTES
         reason_max = int(max(16, min(MAX_REASON_CHARS, per * 0.4)))
         quote_max = int(max(12, min(MAX_QUOTE_CHARS, per * 0.3)))
+    options = []
+    for sid, text in quotable:
+        q = _quote_prefix(text, quote_max)
+        if q:
+            options.append({"type": "object", "properties": {"sentence": {"const": sid}, "text": {"const": q}},
+                            "required": ["sentence", "text"], "additionalProperties": False})
+    reason = {"type": "string", "minLength": 1, "maxLength": reason_max}
     items = []
     for name, lo, hi in criteria:
-        items.append({
-            "type": "object",
-            "properties": {
-                "name": {"const": name},
-                "reason": {"type": "string", "minLength": 1, "maxLength": reason_max},
-                "verdict": {"enum": list(range(lo, hi + 1))},
-                "quotes": {"type": "array", "maxItems": MAX_QUOTES, "items": {
-                    "type": "object",
-                    "properties": {"sentence": {"type": "integer", "minimum": 1, "maximum": max(1, n_sentences)},
-                                   "text": {"type": "string", "minLength": 1, "maxLength": quote_max}},
-                    "required": ["sentence", "text"], "additionalProperties": False}},
-            },
-            "required": ["name", "reason", "verdict", "quotes"],
-            "additionalProperties": False,
-        })
+        low = {"type": "object", "properties": {
+            "name": {"const": name}, "reason": reason, "verdict": {"const": lo},
+            "quotes": {"type": "array", "maxItems": 0}},
+            "required": ["name", "reason", "verdict", "quotes"], "additionalProperties": False}
+        branches: list[dict[str, Any]] = [low]
+        if options and hi > lo:
+            branches.append({"type": "object", "properties": {
+                "name": {"const": name}, "reason": reason, "verdict": {"enum": list(range(lo + 1, hi + 1))},
+                "quotes": {"type": "array", "minItems": 1, "maxItems": MAX_QUOTES, "items": {"anyOf": options}}},
+                "required": ["name", "reason", "verdict", "quotes"], "additionalProperties": False})
+        items.append({"anyOf": branches} if len(branches) > 1 else low)
     return {"type": "object", "properties": {"criteria": {
         "type": "array", "prefixItems": items, "items": False, "minItems": len(items), "maxItems": len(items)}},
         "required": ["criteria"], "additionalProperties": False}
@@ -117,6 +136,13 @@ class GrammarLogitsProcessor:
         self._spaces: dict[int, bool] = {}
         self.tokenizer: Any = None  # set by the caller, for `_is_space`
 
+    def _at_verdict(self, row: Any) -> bool:
+        """Does the text so far end at a verdict's value (not, say, a quote's sentence id)?"""
+        if self.tokenizer is None:
+            return False
+        tail = self.tokenizer.decode(row[-8:].tolist()).rstrip(" ")
+        return tail.endswith('"verdict":')
+
     def _is_space(self, tid: int) -> bool:
         if tid not in self._spaces:
             self._spaces[tid] = self.tokenizer is not None and self.tokenizer.decode([tid]).strip() == ""
@@ -148,7 +174,7 @@ class GrammarLogitsProcessor:
             for i in range(scores.shape[0]):
                 k = int(allowed[i].sum())
                 n = int(n_allowed[i])
-                if i in dead or k == 0:
+                if i in dead or k == 0 or not self._at_verdict(input_ids[i]):
                     continue
                 if n == k + 1:
                     # the separator's space may be written alone or glued to the digit (" 1"): take
