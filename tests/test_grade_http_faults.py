@@ -168,3 +168,37 @@ def test_grade_deadline_from_the_cli_flag_overrides_the_rubric() -> None:
         t0 = time.monotonic()
         g = Grader(_bundle(max_retries=3), _judge(srv, timeout_s=10), grade_deadline_s=0.8).grade(TASK, ATTEMPT)
         assert g.score is None and time.monotonic() - t0 < 2.0
+
+
+def test_cli_grades_through_the_server_with_its_flags(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`mentor grade --judge openai` end to end: the key from --api-key-env, the schema requested,
+    a 429 waited out, the explanation rubric on a task that carries an answer judged (not zeroed)."""
+    import json
+
+    import typer
+    from typer.testing import CliRunner
+
+    from mentor.cli_grade import grade_command
+
+    app = typer.Typer()
+    app.command("grade")(grade_command)
+    app.command("other")(lambda: None)
+    monkeypatch.setenv("MY_JUDGE_KEY", "sekret")
+    text = ("Sunlight is scattered by air molecules, and blue light, with its shorter wavelength, is scattered "
+            "far more than red light. That scattered blue light reaches our eyes from every direction of the "
+            "sky, so the whole sky looks blue.")
+    inp = tmp_path / "in.jsonl"
+    inp.write_text(json.dumps({"task": {"id": "sky", "prompt": "Explain why the sky is blue.",
+                                        "answer": "Rayleigh scattering"}, "attempt": text}) + "\n")
+    out = tmp_path / "out.jsonl"
+    rubric = Path(__file__).resolve().parents[1] / "examples" / "rubrics" / "explanation.yaml"
+    with FakeJudgeServer(faults=["429:1"], schema_only=True) as srv:
+        res = CliRunner().invoke(app, ["grade", "--rubric", str(rubric), "--input", str(inp), "--output", str(out),
+                                       "--judge", "openai", "--judge-url", srv.url, "--judge-model", "m",
+                                       "--api-key-env", "MY_JUDGE_KEY", "--judge-timeout", "5",
+                                       "--judge-concurrency", "2", "--cache", ""])
+        assert res.exit_code == 0, res.output
+        assert set(srv.authorizations) == {"Bearer sekret"}
+        assert all(b["response_format"]["type"] == "json_schema" for b in srv.requests)
+    grade = json.loads(out.read_text())["grade"]
+    assert grade["score"] == 1.0 and grade["cost"]["judge_calls"] == 3 and grade["cost"]["retries"] == 1

@@ -174,6 +174,10 @@ def grade_command(
     if decoding not in ("constrained", "free", "probability"):
         raise InputError(f"unknown --judge-decoding '{decoding}'", where="--judge-decoding",
                          fix="use constrained, free or probability")
+    if judge == "local" and decoding != "free":
+        from mentor.grade.constrained import _llg
+
+        _llg()  # the grammar library: missing -> the install hint, before any work
 
     out = Console()
     judge_cache = JudgeCache(cache) if cache is not None and str(cache) not in ("", ".") else None

@@ -170,10 +170,6 @@ class TransformersJudge:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         if decoding not in ("free", "constrained", "probability"):
             raise JudgeError(f"unknown decoding '{decoding}'", fix="use free, constrained or probability")
-        if decoding != "free":
-            from mentor.grade.constrained import _llg
-
-            _llg()  # fail now, with the install hint, rather than mid-grade
         self.hf_model = model
         self.tokenizer = tokenizer
         self.model = model_name or str(getattr(getattr(model, "config", None), "_name_or_path", "") or "local")

@@ -52,6 +52,7 @@ class FakeJudgeServer:
         self.default = default
         self.requests: list[dict[str, Any]] = []  # bodies, in arrival order
         self.arrivals: list[float] = []  # time.monotonic() of each request
+        self.authorizations: list[str | None] = []  # each request's Authorization header
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._server: ThreadingHTTPServer | None = None
@@ -91,6 +92,7 @@ class FakeJudgeServer:
                 with owner._lock:
                     owner.requests.append(body)
                     owner.arrivals.append(time.monotonic())
+                    owner.authorizations.append(self.headers.get("Authorization"))
                 if self.path != "/v1/chat/completions":
                     self._send(404, {"error": {"message": f"no route {self.path}"}})
                     return
