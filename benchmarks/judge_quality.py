@@ -25,13 +25,14 @@ import argparse
 import json
 import random
 import time
+from collections import Counter
 from typing import Any
 
 import numpy as np
 
 from mentor.grade import Grader, TransformersJudge, compile_rubric, parse_rubric
-from mentor.grade.attack_gen import genuine_answers, rg_tasks
 from mentor.grade.answer import get_verifier
+from mentor.grade.attack_gen import genuine_answers, rg_tasks
 
 RUBRIC = {
     "name": "answer-judge", "version": 1,
@@ -108,20 +109,10 @@ def run_mode(mode: str, items: list[tuple[Any, str, int, str]], model: Any, tok:
         "accuracy_all": boot(rows, acc_all),
         "accuracy_scorable": boot(scorable, acc),
         "qwk_scorable": boot(scorable, lambda rs: qwk([r["label"] for r in rs],
-                                                        [int(round(r["score"])) for r in rs]) if rs else float("nan")),
+                                                        [round(r["score"]) for r in rs]) if rs else float("nan")),
         "share_scored_1": sum(1 for r in scorable if r["score"] >= 0.5) / max(1, len(scorable)),
-        "reasons": dict(sorted(((k, v) for k, v in _count(r["reason"].split(":")[0] + ":" +
-                                                           r["reason"].split(":")[1][:40] if ":" in r["reason"]
-                                                           else r["reason"] for r in rows if r["reason"]).items()),
-                               key=lambda kv: -kv[1])[:4]),
+        "reasons": dict(Counter(r["reason"][:90] for r in rows if r["reason"]).most_common(4)),
     }
-
-
-def _count(xs: Any) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for x in xs:
-        out[x] = out.get(x, 0) + 1
-    return out
 
 
 def main() -> None:
@@ -143,7 +134,7 @@ def main() -> None:
         r = run_mode(mode, items, model, tok)
         out.append(r)
 
-        def f(key: str) -> str:
+        def f(key: str, r: dict[str, Any] = r) -> str:
             v, lo, hi = r[key]
             return f"{v:.3f} [{lo:.3f}, {hi:.3f}]"
 
