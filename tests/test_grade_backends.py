@@ -138,11 +138,16 @@ def test_transformers_judge_on_tiny_random_model_is_unscorable_not_zero() -> Non
 
 @pytest.mark.slow
 @pytest.mark.skipif(not os.environ.get("MENTOR_RUN_SLOW"), reason="loads the bundled model; set MENTOR_RUN_SLOW=1")
-def test_bundled_judge_runs() -> None:
-    judge = TransformersJudge.bundled()
-    b = compile_rubric(parse_rubric({**BUNDLE.content["rubric"], "judge": {"max_new_tokens": 96}}))
-    g = Grader(b, judge).grade(TASK, ATTEMPT)
-    assert g.score is None or 0.0 <= g.score <= 1.0
+def test_bundled_judge_verdicts_all_parse_under_the_grammar() -> None:
+    pytest.importorskip("llguidance")
+    judge = TransformersJudge.bundled(decoding="constrained")
+    b = compile_rubric(parse_rubric({**BUNDLE.content["rubric"], "judge": {"max_new_tokens": 128, "max_retries": 0}}))
+    attempts = [ATTEMPT, "The sky is blue because the ocean reflects onto it.", "Answer: 42",
+                "Blue light is scattered more by the air. Red light passes through."]
+    for res in Grader(b, judge).grade_many([(TASK, a) for a in attempts]):
+        reason = res.grade.unscorable_reason or ""
+        # scored, or unscorable for an evidence rule; never an output that fails to parse
+        assert "no JSON verdict" not in reason and "violates the schema" not in reason, reason
 
 
 def _requests(n: int, *, sample: int = 0, prefill: str | None = None, tokens: int = 12) -> list[Any]:
