@@ -202,3 +202,14 @@ def test_cli_grades_through_the_server_with_its_flags(tmp_path: Path, monkeypatc
         assert all(b["response_format"]["type"] == "json_schema" for b in srv.requests)
     grade = json.loads(out.read_text())["grade"]
     assert grade["score"] == 1.0 and grade["cost"]["judge_calls"] == 3 and grade["cost"]["retries"] == 1
+
+
+def test_time_queued_behind_other_attempts_is_not_charged_to_a_grade() -> None:
+    """Six attempts, one request in flight at a time, 0.4 s each: the batch takes ~2.4 s, yet no
+    grade used more than 0.4 s of its 1 s deadline, so all are scored."""
+    items = [(Task(f"t{i}", f"Explain blue sky #{i}"), ATTEMPT) for i in range(6)]
+    with FakeJudgeServer(default="slow:0.4") as srv:
+        t0 = time.monotonic()
+        results = Grader(_bundle(), _judge(srv, max_concurrency=1), grade_deadline_s=1.0).grade_many(items)
+        assert time.monotonic() - t0 >= 2.3
+    assert [r.grade.score for r in results] == [1.0] * 6

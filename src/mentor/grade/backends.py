@@ -39,22 +39,27 @@ from mentor.grade.judge import JudgeRequest
 
 
 class JudgeText(str):
-    """A backend's raw reply, carrying how many extra tries it took (counted in the grade's cost)."""
+    """A backend's raw reply, carrying how many extra tries it took (counted in the grade's cost) and
+    the seconds it took from its start (counted against the grade's deadline)."""
 
     retries: int
+    seconds: float | None
 
-    def __new__(cls, text: str, retries: int = 0) -> JudgeText:
+    def __new__(cls, text: str, retries: int = 0, seconds: float | None = None) -> JudgeText:
         obj = super().__new__(cls, text)
         obj.retries = retries
+        obj.seconds = seconds
         return obj
 
 
 class JudgeCallError(JudgeError):
-    """A backend's failure for one request, after `retries` extra tries."""
+    """A backend's failure for one request, after `retries` extra tries and `seconds` from its start."""
 
-    def __init__(self, message: str, *, retries: int = 0, where: str | None = None, fix: str | None = None) -> None:
+    def __init__(self, message: str, *, retries: int = 0, seconds: float | None = None, where: str | None = None,
+                 fix: str | None = None) -> None:
         super().__init__(message, where=where, fix=fix)
         self.retries = retries
+        self.seconds = seconds
 
 
 JudgeOutput = str | JudgeError
@@ -160,7 +165,8 @@ class TransformersJudge:
     - "probability": constrained, and the model's distribution over each verdict's level tokens is
       appended as a `{"level_probs": [...]}` line; the grader then scores a criterion by the expected
       level (G-Eval) instead of the sampled one.
-    A request's grade deadline bounds the decode (`max_time`); a cut-off verdict fails to parse."""
+    What is left of a request's grade deadline (`budget_s`) bounds the decode (`max_time`); a cut-off
+    verdict fails to parse."""
 
     name = "transformers"
 
@@ -296,9 +302,9 @@ class TransformersJudge:
             from transformers import LogitsProcessorList
 
             kwargs["logits_processor"] = LogitsProcessorList([processor])
-        deadlines = [r.deadline for r in reqs if r.deadline is not None]
-        if deadlines:
-            left = min(deadlines) - time.monotonic()
+        budgets = [r.budget_s for r in reqs if r.budget_s is not None]
+        if budgets:
+            left = min(budgets) - (time.perf_counter() - t0)
             if left <= 0:
                 return [JudgeCallError("the grade's deadline passed before the local judge ran") for _ in reqs]
             kwargs["max_time"] = left  # generation stops at the deadline; a cut-off verdict does not parse
@@ -322,9 +328,10 @@ class TransformersJudge:
                 probs = [{str(k): round(v, 6) for k, v in d.items()} for d in processor.level_probs[row_i]]
                 text += "\n" + json.dumps({"level_probs": probs})
             results.append(text)
+        took = time.perf_counter() - t0
         self.usage.prompt_tokens += sum(len(e) for e in encoded)
-        self.usage.seconds += time.perf_counter() - t0
-        return results
+        self.usage.seconds += took
+        return [JudgeText(t, seconds=took) if isinstance(t, str) else t for t in results]
 
 
 # --- OpenAI-compatible HTTP -----------------------------------------------------------------------
@@ -407,7 +414,8 @@ class OpenAICompatibleJudge:
       OpenAI, vLLM and SGLang accept. A server that refuses the field with a 400/422 is asked again
       without it, once, and never sent it again (`structured` turns False).
     - Deadline: each call (all its tries and waits) must finish within `timeout_s` wall-clock
-      seconds, and within the request's own `deadline` (the grade's), whichever comes first.
+      seconds, and within what is left of its grade's deadline (`budget_s`), whichever comes first;
+      both count from when the call gets a concurrency slot, so queueing is not charged.
     - Retries: 429, 5xx, timeouts and connection errors, at most `max_retries` more tries. The wait
       is the server's `Retry-After` (seconds or an HTTP-date) when it sends one, else capped
       exponential backoff with jitter (`backoff_s`·2^i + U(0, backoff_s), at most `max_backoff_s`).
@@ -533,10 +541,10 @@ class OpenAICompatibleJudge:
     async def _one(self, client: Any, req: JudgeRequest) -> JudgeOutput:
         import tenacity
 
-        start = time.monotonic()
+        start = time.monotonic()  # the call starts here, once it holds a concurrency slot
         deadline = start + self.timeout_s
-        if req.deadline is not None:
-            deadline = min(deadline, req.deadline)
+        if req.budget_s is not None:
+            deadline = min(deadline, start + req.budget_s)
         tries = 0
 
         def past_deadline(state: Any) -> bool:  # a wait that would end past the deadline is not begun
@@ -554,20 +562,21 @@ class OpenAICompatibleJudge:
                     with attempt:
                         tries += 1
                         content = await self._post(client, body, deadline)
-                return JudgeText(content, retries=tries - 1)
+                return JudgeText(content, retries=tries - 1, seconds=time.monotonic() - start)
             except _SchemaRefused:
                 with self._lock:
                     self.structured = False  # remembered: later calls go without response_format
                 continue
             except _Fatal as exc:
-                return JudgeCallError(exc.why, retries=tries - 1, where=self.url, fix=exc.fix)
+                return JudgeCallError(exc.why, retries=tries - 1, seconds=time.monotonic() - start, where=self.url,
+                                      fix=exc.fix)
             except _Transient as exc:
                 elapsed = time.monotonic() - start
                 why = (f"judge call gave up after {tries} tr{'y' if tries == 1 else 'ies'} in {elapsed:.1f}s "
                        f"({exc.why})")
                 if time.monotonic() + (exc.retry_after or 0.0) >= deadline and tries <= self.max_retries:
                     why += f"; the next try would end past its deadline ({deadline - start:.1f}s)"
-                return JudgeCallError(why, retries=tries - 1, where=self.url,
+                return JudgeCallError(why, retries=tries - 1, seconds=elapsed, where=self.url,
                                       fix="check that the server is up, or raise --judge-timeout")
         return JudgeCallError("judge server refused response_format twice", retries=tries - 1, where=self.url)
 

@@ -7,8 +7,9 @@ It behaves like a real server where the judge client can tell the difference:
   structured-output support do).
 - faults, one per request in order (then `ok` for ever): `ok`, `429:N` (Retry-After N seconds),
   `429date:N` (Retry-After as an HTTP-date N seconds ahead), `500`, `trickle:S` (a 200 whose body
-  arrives one byte every S seconds), `silence` (accepts, never answers), `invented` (a verdict whose
-  quotes are not in the attempt), `prose` (no JSON at all).
+  arrives one byte every S seconds), `slow:S` (a healthy answer after S seconds), `silence`
+  (accepts, never answers), `invented` (a verdict whose quotes are not in the attempt), `prose` (no
+  JSON at all).
 The judge it plays rates every criterion at its top level and quotes the attempt's first sentence
 (the always-full-marks judge), so a test knows what a healthy call scores.
 
@@ -116,6 +117,8 @@ class FakeJudgeServer:
                     return
                 if kind == "silence":
                     owner._stop.wait()
+                    return
+                if kind == "slow" and owner._stop.wait(float(arg or 1)):
                     return
                 prompt = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
                 if kind == "prose" or (owner.schema_only and not asked_schema):

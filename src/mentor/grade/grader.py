@@ -84,7 +84,7 @@ class _Item:
     calls: int = 0
     cache_hits: int = 0
     retries: int = 0
-    deadline: float | None = None  # time.monotonic() by which the grade must be done
+    spent: float = 0.0  # seconds of judge time this grade has used (queueing behind others excluded)
 
 
 class Grader:
@@ -127,9 +127,7 @@ class Grader:
     def grade_many(self, items: Sequence[tuple[Task, str]]) -> list[GradeResult]:
         """Grade a batch; judge calls of the whole batch go to the backend together (bounded
         concurrency for HTTP judges)."""
-        start = time.monotonic()
-        # the items of a batch are judged together, so their grades share one clock
-        work = [_Item(task, text, deadline=start + self.grade_deadline_s) for task, text in items]
+        work = [_Item(task, text) for task, text in items]
         for it in work:
             self._run_checks(it)
         if self._judge_criteria:
@@ -184,7 +182,7 @@ class Grader:
         h = messages_hash(messages)
         for k in range(r.judge.samples):
             req = JudgeRequest(messages, h, k, 0, r.judge.temperature, r.judge.max_new_tokens, view,
-                               schema=VERDICT_SCHEMA, deadline=it.deadline)
+                               schema=VERDICT_SCHEMA)
             cached = self.cache.get(self._key(req)) if self.cache is not None else None
             if cached is not None:
                 try:
@@ -205,20 +203,28 @@ class Grader:
         r = self.bundle.rubric
         pending = [(it, req) for it in items for req in it.requests]
         for retry in range(r.judge.max_retries + 1):
-            now = time.monotonic()
-            late = [(it, req) for it, req in pending if it.deadline is not None and now >= it.deadline]
-            for it, req in late:
-                it.errors[req.sample] = (f"grade deadline of {self.grade_deadline_s:g}s passed"
-                                         + (f" (last error: {it.errors[req.sample]})" if req.sample in it.errors else ""))
-            pending = [(it, req) for it, req in pending if (it, req) not in late]
+            for it, req in pending:
+                if it.spent >= self.grade_deadline_s:
+                    last = it.errors.get(req.sample)
+                    it.errors[req.sample] = (f"grade deadline of {self.grade_deadline_s:g}s passed"
+                                             + (f" (last error: {last})" if last else ""))
+            pending = [(it, req) for it, req in pending if it.spent < self.grade_deadline_s]
             if not pending:
                 break
-            reqs = [req if retry == 0 else _with_retry(req, retry) for _, req in pending]
+            # the grade's deadline counts judge time, not time queued behind other attempts: each
+            # request gets what is left of its grade's budget, from when the backend starts it
+            reqs = [dataclasses.replace(req, retry=retry, budget_s=self.grade_deadline_s - it.spent)
+                    for it, req in pending]
             assert self.judge is not None
+            t0 = time.monotonic()
             outputs = self.judge.generate(reqs)
+            wall = time.monotonic() - t0
             failed = []
             for (it, req), out in zip(pending, outputs, strict=True):
                 it.calls += 1
+                # a backend that does not time its replies is charged the whole call (an upper bound)
+                took = getattr(out, "seconds", None)
+                it.spent += float(took) if took is not None else wall
                 # parse-level retries and the backend's own (HTTP 429/5xx/timeouts) are both paid for
                 it.retries += int(retry > 0) + int(getattr(out, "retries", 0))
                 if isinstance(out, JudgeError):
@@ -343,10 +349,6 @@ class Grader:
             comps["calibrated"] = self.calibration.apply_one(0.0)
         return GradeResult(Grade(score=0.0, components=comps, verdicts=(v,), bundle_hash=self.bundle.hash),
                            cost={"judge_calls": 0.0, "cache_hits": 0.0, "retries": 0.0})
-
-
-def _with_retry(req: JudgeRequest, retry: int) -> JudgeRequest:
-    return dataclasses.replace(req, retry=retry)
 
 
 def _unclean(parsed: ParsedOutput) -> tuple[bool, str] | None:

@@ -100,8 +100,9 @@ class JudgeRequest:
     # response_format, the local model's grammar); None: free text
     schema: Mapping[str, Any] | None = None
     schema_name: str = "verdict"
-    # absolute time.monotonic() by which the whole grade must be done (None: no grade deadline)
-    deadline: float | None = None
+    # seconds the attempt's grade may still spend, counted from when this request starts (a request
+    # queued behind others has not started); None: no grade deadline
+    budget_s: float | None = None
 
 
 @dataclass(frozen=True)
