@@ -16,6 +16,9 @@ Reported per mode, with 95% bootstrap intervals over items:
 - accuracy: score >= 0.5 agrees with the label, over all attempts (an unscorable one counts as
   wrong: a judge that cannot answer has not judged) and over the scorable ones;
 - QWK: quadratic-weighted kappa of the rounded score against the label, over the scorable ones;
+- AUC: how well the continuous score ranks right attempts above wrong ones (where probability
+  weighting can differ from the sampled level even when the rounded decisions agree: greedy
+  decoding takes the most likely level, so its expectation rounds to the same side);
 - seconds per verdict (wall clock, one thread, greedy, batches of 8).
 """
 
@@ -72,12 +75,23 @@ def qwk(a: list[int], b: list[int]) -> float:
     return float(cohen_kappa_score(a, b, weights="quadratic", labels=[0, 1]))
 
 
+def auc(rs: list[dict[str, Any]]) -> float:
+    """ROC AUC of the (continuous) score against the label: does the score rank right above wrong?"""
+    from sklearn.metrics import roc_auc_score
+
+    labels = [r["label"] for r in rs]
+    if len(set(labels)) < 2:
+        return float("nan")
+    return float(roc_auc_score(labels, [r["score"] for r in rs]))
+
+
 def boot(values: list[Any], stat: Any, n_boot: int = 1000, seed: int = 0) -> tuple[float, float, float]:
     rng = np.random.default_rng(seed)
     point = stat(values)
     if not values:
         return float("nan"), float("nan"), float("nan")
     reps = [stat([values[i] for i in rng.integers(0, len(values), len(values))]) for _ in range(n_boot)]
+    reps = [x for x in reps if x == x]  # a resample with one class has no AUC
     return float(point), float(np.percentile(reps, 2.5)), float(np.percentile(reps, 97.5))
 
 
@@ -110,7 +124,9 @@ def run_mode(mode: str, items: list[tuple[Any, str, int, str]], model: Any, tok:
         "accuracy_scorable": boot(scorable, acc),
         "qwk_scorable": boot(scorable, lambda rs: qwk([r["label"] for r in rs],
                                                         [round(r["score"]) for r in rs]) if rs else float("nan")),
+        "auc_scorable": boot(scorable, auc),
         "share_scored_1": sum(1 for r in scorable if r["score"] >= 0.5) / max(1, len(scorable)),
+        "items": rows,
         "reasons": dict(Counter(r["reason"][:90] for r in rows if r["reason"]).most_common(4)),
     }
 
@@ -139,7 +155,7 @@ def main() -> None:
             return f"{v:.3f} [{lo:.3f}, {hi:.3f}]"
 
         print(f"{mode:12s} n={r['n']} valid={f('valid')} scorable={f('scorable')} acc_all={f('accuracy_all')} "
-              f"acc_scorable={f('accuracy_scorable')} qwk={f('qwk_scorable')} scored_1={r['share_scored_1']:.2f} "
+              f"acc_scorable={f('accuracy_scorable')} qwk={f('qwk_scorable')} auc={f('auc_scorable')} scored_1={r['share_scored_1']:.2f} "
               f"s/verdict={r['seconds_per_verdict']:.2f}", flush=True)
         print(f"    unscorable reasons: {r['reasons']}", flush=True)
     if args.json:

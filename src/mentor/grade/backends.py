@@ -614,9 +614,12 @@ class OpenAICompatibleJudge:
 
 
 class JudgeCache:
-    """SQLite cache of valid judge outputs keyed by (bundle hash, backend, model, attempt hash, sample).
+    """SQLite cache of clean judge outputs keyed by (bundle hash, backend, judge identity, attempt
+    hash, sample). The identity (`judge_identity`) is the model plus whatever changes its answers
+    (structured output on/off, decoding mode); the bundle hash covers the prompt template.
 
-    Only outputs that parsed are stored, so a re-run retries what failed and reuses what worked.
+    Only clean outputs are stored (the grader's call: schema-valid, every quote verified), so a re-run
+    retries what failed and reuses what worked, and a judge fixed since is not shadowed by its past.
     Thread-safe (one connection behind a lock) because the HTTP backend answers from a thread pool."""
 
     def __init__(self, path: str | Path) -> None:
