@@ -154,8 +154,9 @@ def grade_command(
              "(default: the rubric's judge.timeout_s, 60). A server that trickles bytes cannot extend it.")] = None,
     grade_deadline: Annotated[float | None, typer.Option(
         "--grade-deadline", min=0.001, max=86400,
-        help="Wall-clock seconds for one attempt's whole grade, every sample and retry; past it the attempt "
-             "is unscorable (default: the rubric's judge.deadline_s, 300).")] = None,
+        help="Seconds of judge time one attempt's grade may use, every sample and retry (time queued behind "
+             "other attempts is not counted); past it the attempt is unscorable (default: the rubric's "
+             "judge.deadline_s, 300).")] = None,
     api_key_env: Annotated[str | None, typer.Option(
         "--api-key-env", help="Environment variable holding the HTTP judge's API key, sent as a Bearer token "
                               "(default: the rubric's judge.api_key_env, MENTOR_JUDGE_API_KEY; unset: no key).")] = None,
@@ -165,8 +166,8 @@ def grade_command(
 ) -> None:
     """Grade attempts against a locked rubric, or run the attack suite (--attack-suite).
 
-    Results are appended to --output and flushed as each batch is graded; rerunning with the same
-    --output grades only the attempts not yet in it (a stopped run resumes where it stopped)."""
+    Each batch is appended to --output as soon as it is graded. A rerun grades only what is missing.
+    """
     from mentor.grade.backends import JudgeCache
     from mentor.grade.grader import load_grader
     from mentor.grade.results import ResultWriter, done_keys, row_key

@@ -122,8 +122,9 @@ class JudgeSettings(_Strict):
     max_retries: int = Field(default=2, ge=0, le=10)
     temperature: float = Field(default=0.7, ge=0)
     max_new_tokens: int = Field(default=512, ge=16)
-    # wall-clock seconds for one attempt's whole grade (every sample and retry); past it the attempt
-    # is unscorable. The HTTP settings below are defaults the CLI flags override.
+    # seconds of judge time one attempt's grade may use (every sample and retry; time queued behind
+    # other attempts is not counted); past it the attempt is unscorable. The HTTP settings below are
+    # defaults the CLI flags override.
     deadline_s: float = Field(default=300.0, gt=0, le=86_400)
     timeout_s: float = Field(default=60.0, gt=0, le=3_600)  # one HTTP call, all its tries, wall clock
     concurrency: int = Field(default=8, ge=1, le=256)  # HTTP requests in flight
