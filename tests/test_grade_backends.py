@@ -93,18 +93,15 @@ def test_cache_makes_second_run_free(tmp_path: Path) -> None:
 
 
 def test_bounded_concurrency() -> None:
-    import time
+    import anyio
 
-    lock = threading.Lock()
     state = {"now": 0, "max": 0}
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        with lock:
-            state["now"] += 1
-            state["max"] = max(state["max"], state["now"])
-        time.sleep(0.02)
-        with lock:
-            state["now"] -= 1
+    async def handler(request: httpx.Request) -> httpx.Response:  # async: the judge's client is async
+        state["now"] += 1
+        state["max"] = max(state["max"], state["now"])
+        await anyio.sleep(0.02)
+        state["now"] -= 1
         return httpx.Response(200, json={"choices": [{"message": {"content": VERDICT}}]})
 
     judge = _judge(httpx.MockTransport(handler), max_concurrency=3)
@@ -141,11 +138,16 @@ def test_transformers_judge_on_tiny_random_model_is_unscorable_not_zero() -> Non
 
 @pytest.mark.slow
 @pytest.mark.skipif(not os.environ.get("MENTOR_RUN_SLOW"), reason="loads the bundled model; set MENTOR_RUN_SLOW=1")
-def test_bundled_judge_runs() -> None:
-    judge = TransformersJudge.bundled()
-    b = compile_rubric(parse_rubric({**BUNDLE.content["rubric"], "judge": {"max_new_tokens": 96}}))
-    g = Grader(b, judge).grade(TASK, ATTEMPT)
-    assert g.score is None or 0.0 <= g.score <= 1.0
+def test_bundled_judge_verdicts_all_parse_under_the_grammar() -> None:
+    pytest.importorskip("llguidance")
+    judge = TransformersJudge.bundled(decoding="constrained")
+    b = compile_rubric(parse_rubric({**BUNDLE.content["rubric"], "judge": {"max_new_tokens": 128, "max_retries": 0}}))
+    attempts = [ATTEMPT, "The sky is blue because the ocean reflects onto it.", "Answer: 42",
+                "Blue light is scattered more by the air. Red light passes through."]
+    for res in Grader(b, judge).grade_many([(TASK, a) for a in attempts]):
+        reason = res.grade.unscorable_reason or ""
+        # scored, or unscorable for an evidence rule; never an output that fails to parse
+        assert "no JSON verdict" not in reason and "violates the schema" not in reason, reason
 
 
 def _requests(n: int, *, sample: int = 0, prefill: str | None = None, tokens: int = 12) -> list[Any]:

@@ -74,11 +74,16 @@ def test_bad_input_names_file_and_line(tmp_path: Path) -> None:
 
 def test_attack_suite_cli_with_worst_judge(tmp_path: Path) -> None:
     res = CliRunner().invoke(_app(), ["grade", "--rubric", str(ROOT / "examples/rubrics/explanation.yaml"),
-                                      "--attack-suite", "--judge", "full-marks", "--cache", ""])
+                                      "--attack-suite", "--judge", "full-marks", "--cache", ""],
+                             env={"COLUMNS": "200"})
     assert res.exit_code == 0, res.output
-    all_row = next(line for line in res.output.splitlines() if line.strip("│ ").startswith("all"))
-    cells = [c.strip() for c in all_row.strip("│ ").split("│")]
-    assert cells[2] == "100.0%" and cells[3] == "0.0%"  # FP with defences off, on
+    def cells(name: str) -> list[str]:
+        row = next(line for line in res.output.splitlines() if line.strip("│ ").startswith(name + " "))
+        return [c.strip() for c in row.strip("│ ").split("│")]
+
+    assert cells("all")[3] == "100.0%" and cells("all")[4] == "0.0%"  # content-free: FP defences off, on
+    assert cells("all content")[3] == "100.0%" and float(cells("all content")[4].rstrip("%")) <= 5.0
+    assert float(cells("genuine (credit kept)")[4].rstrip("%")) >= 95.0
 
 
 def test_calibrate_cli(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -115,33 +115,71 @@ def _atomic_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def _judge_for(rubric_path: Path, judge: str, judge_url: str | None, judge_model: str | None,
-               concurrency: int) -> Any:
+               concurrency: int | None, timeout_s: float | None = None, api_key_env: str | None = None,
+               decoding: str = "constrained") -> Any:
+    """The judge backend; HTTP settings from the flags where given, else from the rubric's `judge:`."""
     from mentor.grade.backends import make_judge
     from mentor.grade.bundle import load_any
 
-    if judge == "none" or not load_any(rubric_path).rubric.judge_criteria:
+    settings = load_any(rubric_path).rubric
+    if judge == "none" or not settings.judge_criteria:
         return None  # checks-only rubric: no model is loaded
-    return make_judge(judge, url=judge_url, model=judge_model, max_concurrency=concurrency,
-                      api_key=os.environ.get("MENTOR_JUDGE_API_KEY"))
+    s = settings.judge
+    key_env = api_key_env or s.api_key_env
+    api_key = os.environ.get(key_env)
+    if api_key_env and judge == "openai" and not api_key:
+        raise InputError(f"environment variable {api_key_env} (the judge's API key) is not set",
+                         where="--api-key-env", fix=f"export {api_key_env}=..., or drop --api-key-env")
+    return make_judge(judge, url=judge_url, model=judge_model, api_key=api_key, decoding=decoding,
+                      max_concurrency=concurrency or s.concurrency, timeout_s=timeout_s or s.timeout_s)
 
 
 def grade_command(
     rubric: Path = typer.Option(..., "--rubric", help="Rubric YAML or locked *.lock.json bundle."),
     input: Path | None = typer.Option(None, "--input", help="JSONL: {task, attempt} per line."),
-    output: Path | None = typer.Option(None, "--output", help="JSONL written atomically: input + grade."),
+    output: Path | None = typer.Option(None, "--output", help="JSONL: input + grade, appended as graded; an existing file is resumed."),
     judge: str = typer.Option("local", "--judge", help="local (bundled model) | openai | full-marks | none."),
     judge_url: str | None = typer.Option(None, "--judge-url", help="OpenAI-compatible base URL (…/v1)."),
     judge_model: str | None = typer.Option(None, "--judge-model", help="Model name on that server."),
-    concurrency: int = typer.Option(8, "--concurrency", help="Max judge requests in flight (HTTP judge)."),
+    concurrency: int | None = typer.Option(None, "--judge-concurrency", "--concurrency", min=1, max=256,
+                                           help="Max HTTP judge requests in flight (default: the rubric's "
+                                                "judge.concurrency, 8)."),
     cache: Path | None = typer.Option(Path(".mentor/judge_cache.sqlite"), "--cache",
                                       help="SQLite judge cache ('' to disable)."),
     batch: int = typer.Option(64, "--batch", help="Attempts graded per judge batch."),
     attack_suite: bool = typer.Option(False, "--attack-suite", help="Run the attack suite against the judge."),
+    judge_timeout: Annotated[float | None, typer.Option(
+        "--judge-timeout", min=0.001, max=3600,
+        help="Wall-clock seconds one HTTP judge call may take, all its retries and Retry-After waits included "
+             "(default: the rubric's judge.timeout_s, 60). A server that trickles bytes cannot extend it.")] = None,
+    grade_deadline: Annotated[float | None, typer.Option(
+        "--grade-deadline", min=0.001, max=86400,
+        help="Seconds of judge time one attempt's grade may use, every sample and retry (time queued behind "
+             "other attempts is not counted); past it the attempt is unscorable (default: the rubric's "
+             "judge.deadline_s, 300).")] = None,
+    api_key_env: Annotated[str | None, typer.Option(
+        "--api-key-env", help="Environment variable holding the HTTP judge's API key, sent as a Bearer token "
+                              "(default: the rubric's judge.api_key_env, MENTOR_JUDGE_API_KEY; unset: no key).")] = None,
+    decoding: Annotated[str, typer.Option(
+        "--judge-decoding", help="Local judge only: constrained (grammar from the verdict schema, default) | "
+                                 "free | probability (expected level over the scale tokens).")] = "constrained",
 ) -> None:
-    """Grade attempts against a locked rubric, or run the attack suite (--attack-suite)."""
+    """Grade attempts against a locked rubric, or run the attack suite (--attack-suite).
+
+    Each batch is appended to --output as soon as it is graded. A rerun grades only what is missing.
+    """
     from mentor import preflight
     from mentor.grade.backends import JudgeCache
     from mentor.grade.grader import load_grader
+    from mentor.grade.results import ResultWriter, done_keys, row_key
+
+    if decoding not in ("constrained", "free", "probability"):
+        raise InputError(f"unknown --judge-decoding '{decoding}'", where="--judge-decoding",
+                         fix="use constrained, free or probability")
+    if judge == "local" and decoding != "free":
+        from mentor.grade.constrained import _llg
+
+        _llg()  # the grammar library: missing -> the install hint, before any work
 
     out = Console()
     cache_path = cache if cache is not None and str(cache) not in ("", ".") else None
@@ -157,12 +195,15 @@ def grade_command(
 
         bundle = load_any(rubric)
         backend = make_judge(judge if judge != "none" else "full-marks", url=judge_url, model=judge_model,
-                             max_concurrency=concurrency)
+                             max_concurrency=concurrency or bundle.rubric.judge.concurrency,
+                             timeout_s=judge_timeout or bundle.rubric.judge.timeout_s, decoding=decoding)
         report = run_attack_suite(backend, bundle if bundle.rubric.judge_criteria else None, cache=judge_cache)
-        t = Table("attack", "n", "FP defences off", "FP defences on", "unscorable off", "unscorable on",
-                  title=f"attack suite — judge {report.judge}")
+        t = Table("attack", "kind", "n", "FP defences off", "FP defences on", "unscorable off", "unscorable on",
+                  title=f"attack suite — judge {report.judge} ({report.half} half)")
         for r in report.rows:
-            t.add_row(r["category"], str(r["n"]), f"{r['fp_off']:.1%}", f"{r['fp_on']:.1%}",
+            key = "credit" if r["kind"] == "genuine" else "fp"
+            name = r["category"] + (" (credit kept)" if key == "credit" else "")
+            t.add_row(name, r["kind"], str(r["n"]), f"{r[key + '_off']:.1%}", f"{r[key + '_on']:.1%}",
                       f"{r['unscorable_off']:.1%}", f"{r['unscorable_on']:.1%}")
         out.print(t)
         if input is None:
@@ -172,19 +213,31 @@ def grade_command(
                          fix="mentor grade --rubric R --input attempts.jsonl --output graded.jsonl")
     rows = list(_read_jsonl(input))  # read and validate everything before any judge call
     items = [_task_of(obj, f"{input}:{lineno}") for lineno, obj in rows]
-    grader = load_grader(rubric, judge=_judge_for(rubric, judge, judge_url, judge_model, concurrency),
-                         cache=judge_cache)
+    grader = load_grader(rubric, judge=_judge_for(rubric, judge, judge_url, judge_model, concurrency,
+                                                  judge_timeout, api_key_env, decoding),
+                         cache=judge_cache, grade_deadline_s=grade_deadline)
+    done = done_keys(output, grader.bundle_hash)  # a rerun skips what an earlier run finished
+    todo: list[int] = []
+    for i, (_, obj) in enumerate(rows):
+        k = row_key(obj)
+        if done[k] > 0:
+            done[k] -= 1
+        else:
+            todo.append(i)
+    if len(todo) < len(rows):
+        console.print(f"resuming: {len(rows) - len(todo)} of {len(rows)} attempts already graded in {output}")
     graded: list[dict[str, Any]] = []
     t0 = time.perf_counter()
-    with Progress(TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=console) as bar:
-        job = bar.add_task("grade", total=len(items))
-        for start in range(0, len(items), max(1, batch)):
-            chunk = items[start:start + batch]
-            for (_, obj), res in zip(rows[start:start + batch], grader.grade_many(chunk), strict=True):
-                graded.append({**obj, "grade": res.to_json()})
-            bar.advance(job, len(chunk))
-    _atomic_jsonl(output, graded)
+    with ResultWriter(output) as writer, Progress(
+            TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console) as bar:
+        job = bar.add_task("grade", total=len(todo))
+        for start in range(0, len(todo), max(1, batch)):
+            idx = todo[start:start + batch]
+            results = grader.grade_many([items[i] for i in idx])
+            new_rows = [{**rows[i][1], "grade": res.to_json()} for i, res in zip(idx, results, strict=True)]
+            writer.write(new_rows)  # appended and fsynced before the next batch: a kill loses nothing
+            graded.extend(new_rows)
+            bar.advance(job, len(idx))
     elapsed = time.perf_counter() - t0
     scores = [g["grade"]["score"] for g in graded]
     scored = [s for s in scores if s is not None]

@@ -7,17 +7,33 @@ graded twice against the same judge, with the defences off and on; a false posit
 gets a score above 0. An unscorable attack (the judge's output did not parse) is counted separately:
 it is not credit, but it is not a defence either.
 
-The suite holds only content-free attacks: a wrong-but-substantive answer is a question of the
-judge's competence (see calibration), not of these defences.
+Content-carrying categories (`attack_gen`): rubric echo, filler, off-topic text, keyword spam,
+repetition and grader-directed text (plain and obfuscated), generated from templates over
+reasoning-gym tasks, many variants each. Beside them, genuine answers of varied quality and style
+are graded the same way, so each screen's false-negative cost (honest answers it zeroes) is reported
+next to its false-positive gain. The generated material comes in two halves with disjoint templates
+and datasets; the screens' thresholds were tuned on "design", and the suite reports "eval".
+
+A wrong-but-substantive answer is a question of the judge's competence (see calibration and
+benchmarks/judge_quality.py), not of these defences.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from mentor.grade.attack_gen import (
+    CONTENT_CATEGORIES,
+    Half,
+    Item,
+    content_attacks,
+    genuine_answers,
+    tasks_for,
+)
 from mentor.grade.backends import JudgeBackend, JudgeCache
 from mentor.grade.bundle import Bundle, compile_rubric
 from mentor.grade.grader import Grader
@@ -74,6 +90,8 @@ ATTACK_RUBRIC: dict[str, Any] = {
     "description": "One judge criterion that any real solution would need; used by the attack suite.",
     "criteria": [{"name": "solves", "kind": "judge", "scale": "0/1/2",
                   "text": "The attempt solves the task correctly and completely, showing its reasoning."}],
+    # replies must engage with the task: the suite's off-topic and filler categories test that screen
+    "defences": {"topic": True},
 }
 
 ATTACK_TASKS = (
@@ -84,31 +102,97 @@ ATTACK_TASKS = (
 
 @dataclass(frozen=True)
 class AttackReport:
-    rows: tuple[dict[str, Any], ...]  # per category: n, fp_off, fp_on, unscorable_off, unscorable_on
+    """rows: one per category, with `kind` "content-free" (the original categories), "content" (the
+    generated ones) or "genuine", and `n`; attacks carry fp_off/fp_on/unscorable_off/unscorable_on,
+    genuine answers credit_off/credit_on (share scored above 0); `caught_by` counts which screen (or
+    other defence) stopped each reply with defences on."""
+
+    rows: tuple[dict[str, Any], ...]
     judge: str
     bundle_hash: str
+    half: str = "eval"
 
     def total(self) -> dict[str, Any]:
         return next(r for r in self.rows if r["category"] == "all")
 
+    def row(self, category: str) -> dict[str, Any]:
+        return next(r for r in self.rows if r["category"] == category)
+
+
+def _stopped_by(grade: Any) -> str:
+    if grade.score is None:
+        return "unscorable"
+    if grade.verdicts and grade.verdicts[0].name == "screen":
+        hits = grade.verdicts[0].details.get("screens") or []
+        if hits:
+            return str(hits[0]["screen"])
+        reason = grade.verdicts[0].reason
+        return "no_answer_line" if "final answer" in reason else "substance"
+    return "judge_or_evidence" if grade.score == 0 else "credited"
+
+
+def content_items(bundle: Bundle, half: Half = "eval", per_dataset: int = 6) -> list[Item]:
+    """The generated attacks and genuine answers of one half, for `bundle`'s criteria."""
+    from mentor.grade.judge import criterion_infos
+
+    crit = criterion_infos(bundle)
+    rubric_text = "\n".join(c.text for c in crit) or "The attempt solves the task."
+    names = [c.name for c in crit] or ["solves"]
+    tasks = tasks_for(half, per_dataset)
+    items: list[Item] = []
+    for t in tasks:
+        items += content_attacks(t, rubric_text=rubric_text, crit_names=names, others=tasks, half=half)
+    for t in tasks:
+        items += genuine_answers(t, half)
+    # a template can draw the same text twice: count each distinct reply once, so n is honest
+    seen: set[tuple[str, str, str]] = set()
+    unique = []
+    for it in items:
+        key = (it.category, it.task.id, it.text)
+        if key not in seen:
+            seen.add(key)
+            unique.append(it)
+    return unique
+
 
 def run_attack_suite(judge: JudgeBackend, bundle: Bundle | None = None, *,
-                     tasks: Sequence[Task] = ATTACK_TASKS, cache: JudgeCache | None = None) -> AttackReport:
+                     tasks: Sequence[Task] = ATTACK_TASKS, cache: JudgeCache | None = None,
+                     half: Half = "eval", per_dataset: int = 6, content: bool = True) -> AttackReport:
     bundle = bundle or compile_rubric(parse_rubric(ATTACK_RUBRIC, where="<attack suite>"))
     attacks = attacks_for(bundle)
     items = [(t, a.text) for a in attacks for t in tasks]
     cats = [a.category for a in attacks for _ in tasks]
+    kinds = ["content-free"] * len(items)
+    if content:
+        gen = content_items(bundle, half, per_dataset)
+        items += [(g.task, g.text) for g in gen]
+        cats += [g.category for g in gen]
+        kinds += ["genuine" if g.category == "genuine" else "content" for g in gen]
     results: dict[bool, list[Any]] = {}
     for defences in (False, True):
         grader = Grader(bundle, judge, cache=cache, defences=defences)
         results[defences] = [r.grade for r in grader.grade_many(items)]
     rows = []
-    for cat in [*dict.fromkeys(cats), "all"]:
-        idx = [i for i, c in enumerate(cats) if cat in ("all", c)]
-        row: dict[str, Any] = {"category": cat, "n": len(idx)}
+    order = [*dict.fromkeys(c for c, k in zip(cats, kinds, strict=True) if k == "content-free"), "all",
+             *[c for c in CONTENT_CATEGORIES if c in cats], *(["all content"] if content else []),
+             *(["genuine"] if content else [])]
+    for cat in order:
+        if cat == "all":
+            idx = [i for i, k in enumerate(kinds) if k == "content-free"]
+        elif cat == "all content":
+            idx = [i for i, k in enumerate(kinds) if k == "content"]
+        else:
+            idx = [i for i, c in enumerate(cats) if c == cat]
+        kind = "genuine" if cat == "genuine" else ("content-free" if kinds[idx[0]] == "content-free" else "content")
+        row: dict[str, Any] = {"category": cat, "kind": kind, "n": len(idx)}
         for defences, tag in ((False, "off"), (True, "on")):
             grades = [results[defences][i] for i in idx]
-            row[f"fp_{tag}"] = sum(1 for g in grades if g.score is not None and g.score > 0) / len(idx)
+            credited = sum(1 for g in grades if g.score is not None and g.score > 0) / len(idx)
+            row[f"{'credit' if kind == 'genuine' else 'fp'}_{tag}"] = credited
             row[f"unscorable_{tag}"] = sum(1 for g in grades if g.score is None) / len(idx)
+        row["caught_by"] = dict(Counter(_stopped_by(results[True][i]) for i in idx))
+        # screened: zeroed by a defence before the judge (for genuine answers, the screens' cost)
+        row["screened"] = sum(v for k, v in row["caught_by"].items()
+                              if k not in ("credited", "unscorable", "judge_or_evidence")) / len(idx)
         rows.append(row)
-    return AttackReport(tuple(rows), f"{judge.name}:{judge.model}", bundle.hash)
+    return AttackReport(tuple(rows), f"{judge.name}:{judge.model}", bundle.hash, half)

@@ -8,8 +8,9 @@ every backend.
   judge's competence, do the work (`ScriptedJudge.always_full_marks()`).
 - `TransformersJudge`: a local (model, tokenizer) pair; `TransformersJudge.bundled()` loads the bundled
   SmolLM2-135M-Instruct.
-- `OpenAICompatibleJudge`: any OpenAI-compatible chat-completions server (vLLM, ...), bounded
-  concurrency, timeouts, retries with exponential backoff.
+- `OpenAICompatibleJudge`: any OpenAI-compatible chat-completions server (vLLM, SGLang, ...): the
+  verdict schema as `response_format`, a wall-clock deadline per call and per grade, `Retry-After`,
+  backoff with jitter, bounded concurrency (httpx + tenacity + anyio; see the class for why).
 
 Backends are chosen by the caller (an explicit object or `make_judge(name, ...)`); none registers
 itself on import.
@@ -17,21 +18,57 @@ itself on import.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import email.utils
 import json
+import math
+import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from mentor.errors import JudgeError, MissingExtraError
 from mentor.grade.judge import JudgeRequest
 
+
+class JudgeText(str):
+    """A backend's raw reply, carrying how many extra tries it took (counted in the grade's cost) and
+    the seconds it took from its start (counted against the grade's deadline)."""
+
+    retries: int
+    seconds: float | None
+
+    def __new__(cls, text: str, retries: int = 0, seconds: float | None = None) -> JudgeText:
+        obj = super().__new__(cls, text)
+        obj.retries = retries
+        obj.seconds = seconds
+        return obj
+
+
+class JudgeCallError(JudgeError):
+    """A backend's failure for one request, after `retries` extra tries and `seconds` from its start."""
+
+    def __init__(self, message: str, *, retries: int = 0, seconds: float | None = None, where: str | None = None,
+                 fix: str | None = None) -> None:
+        super().__init__(message, where=where, fix=fix)
+        self.retries = retries
+        self.seconds = seconds
+
+
 JudgeOutput = str | JudgeError
+
+
+def judge_identity(judge: Any) -> str:
+    """The judge as the cache key sees it: its `identity` (model plus whatever changes its answers,
+    such as constrained decoding) where it has one, else its model name."""
+    return str(getattr(judge, "identity", None) or judge.model)
 
 
 @runtime_checkable
@@ -48,6 +85,7 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     seconds: float = 0.0
+    retries: int = 0  # extra tries inside the backend (HTTP 429/5xx/timeouts)
 
 
 # --- scripted -------------------------------------------------------------------------------------
@@ -82,13 +120,18 @@ class ScriptedJudge:
     @classmethod
     def always_full_marks(cls, quotes: str = "first") -> ScriptedJudge:
         """The worst judge: top level on every criterion, always. Quotes: "first" cites the first shown
-        sentence verbatim (evidence that verifies), "invented" cites words not in the attempt,
+        sentence that can count as evidence, verbatim (evidence that verifies), "invented" cites words not in the attempt,
         "none" cites nothing."""
 
         def respond(req: JudgeRequest) -> str:
             shown = req.view.sentences
             if quotes == "first" and shown:
-                qs = [{"sentence": 1, "text": shown[0]}]
+                # the first sentence that can count as evidence (not withheld, not a two-word line): the
+                # worst case for the defences is a judge whose quotes verify
+                usable = [i for i, (s, w) in enumerate(zip(shown, req.view.withheld, strict=True))
+                          if not w and len(s.strip()) >= 12]
+                i = usable[0] if usable else 0
+                qs = [{"sentence": i + 1, "text": shown[i]}]
             elif quotes == "invented":
                 qs = [{"sentence": 1, "text": "the derivation is complete and every step is justified"}]
             else:
@@ -110,25 +153,44 @@ class TransformersJudge:
     together, `batch_size` at a time (left-padded); sampled ones one at a time, so each keeps its own
     seed whatever else is in the call.
 
-    `prefill` starts the assistant turn with the opening of the object the judge must write, which
-    small models need to produce the schema at all: the request's own `prefill` where it sets one (the
-    critic's `{"wrong_steps": [`), else the verdict object's opening. It is part of the parsed output."""
+    `decoding`:
+    - "free": plain decoding. `prefill` starts the assistant turn with the opening of the object the
+      judge must write, which small models need to produce the schema at all: the request's own
+      `prefill` where it sets one (the critic's `{"wrong_steps": [`), else the verdict object's
+      opening. It is part of the parsed output.
+    - "constrained" (default for the bundled judge): a verdict request (one that carries a schema)
+      decodes under a grammar compiled from the verdict schema specialised to its rubric
+      (`mentor.grade.constrained`), so every verdict parses; the grammar's forced opening replaces
+      the prefill. Requests without a schema (the critic's) decode as under "free".
+    - "probability": constrained, and the model's distribution over each verdict's level tokens is
+      appended as a `{"level_probs": [...]}` line; the grader then scores a criterion by the expected
+      level (G-Eval) instead of the sampled one.
+    What is left of a request's grade deadline (`budget_s`) bounds the decode (`max_time`); a cut-off
+    verdict fails to parse."""
 
     name = "transformers"
 
     def __init__(self, model: Any, tokenizer: Any, *, model_name: str | None = None, prefill: bool = True,
-                 batch_size: int = 8) -> None:
+                 batch_size: int = 8, decoding: str = "free") -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if decoding not in ("free", "constrained", "probability"):
+            raise JudgeError(f"unknown decoding '{decoding}'", fix="use free, constrained or probability")
         self.hf_model = model
         self.tokenizer = tokenizer
         self.model = model_name or str(getattr(getattr(model, "config", None), "_name_or_path", "") or "local")
         self.prefill = prefill
         self.batch_size = batch_size
+        self.decoding = decoding
         self.usage = Usage()
 
+    @property
+    def identity(self) -> str:
+        """Cache identity: a constrained and a free verdict of one model are different judges."""
+        return f"{self.model}|decoding={self.decoding}"
+
     @classmethod
-    def bundled(cls, threads: int | None = None) -> TransformersJudge:
+    def bundled(cls, threads: int | None = None, decoding: str = "constrained") -> TransformersJudge:
         """The bundled SmolLM2-135M-Instruct. `threads` sets torch's (process-wide) thread count; by
         default it is left alone, so a judge built inside a training run does not slow the update."""
         import torch
@@ -138,10 +200,13 @@ class TransformersJudge:
         if threads is not None:
             torch.set_num_threads(threads)
         model, tokenizer = load_bundled(torch.float32)
-        return cls(model, tokenizer, model_name="SmolLM2-135M-Instruct")
+        return cls(model, tokenizer, model_name="SmolLM2-135M-Instruct", decoding=decoding)
+
+    def _constrained(self, req: JudgeRequest) -> bool:
+        return self.decoding != "free" and req.schema is not None and bool(req.view.criteria)
 
     def _head(self, req: JudgeRequest) -> str:
-        if not self.prefill:
+        if not self.prefill or self._constrained(req):
             return ""
         if req.prefill is not None:
             return req.prefill
@@ -165,10 +230,10 @@ class TransformersJudge:
         outs: list[JudgeOutput | None] = [None] * len(requests)
         greedy = [i for i, r in enumerate(requests) if (r.sample == 0 and r.retry == 0) or r.temperature == 0]
         sampled = sorted(set(range(len(requests))) - set(greedy))
-        # one batch per max_new_tokens among the greedy requests (they rarely differ)
-        by_len: dict[int, list[int]] = {}
+        # one batch per (max_new_tokens, constrained) among the greedy requests (they rarely differ)
+        by_len: dict[tuple[int, bool], list[int]] = {}
         for i in greedy:
-            by_len.setdefault(requests[i].max_new_tokens, []).append(i)
+            by_len.setdefault((requests[i].max_new_tokens, self._constrained(requests[i])), []).append(i)
         for idx in by_len.values():
             for b in range(0, len(idx), self.batch_size):
                 chunk = idx[b:b + self.batch_size]
@@ -178,6 +243,39 @@ class TransformersJudge:
             outs[i] = self._run([requests[i]], sample=True)[0]
         return [o for o in outs if o is not None]
 
+    def _grammar(self, reqs: Sequence[JudgeRequest]) -> tuple[Any, list[list[int]]]:
+        """The logits processor for a batch of verdict requests, and each row's forced opening."""
+        from mentor.grade.constrained import (
+            GrammarLogitsProcessor,
+            level_token_ids,
+            matcher_for,
+            verdict_schema_for,
+        )
+
+        n_vocab = int(self.hf_model.config.vocab_size)
+        matchers, forced = [], []
+        for r in reqs:
+            crit = [(c.name, c.lo, c.hi) for c in r.view.criteria]
+            # characters per token of this tokenizer on this prompt, with a margin: what the token
+            # budget can write, so the grammar's longest verdict fits in it
+            text = r.messages[-1]["content"] if r.messages else ""
+            cpt = len(text) / max(1, len(self.tokenizer(text, add_special_tokens=False)["input_ids"]))
+            budget = int(r.max_new_tokens * cpt * 0.7)
+            # sentences the judge may cite: shown (not withheld) and long enough to be evidence
+            quotable = [(i, s) for i, (s, w) in enumerate(zip(r.view.sentences, r.view.withheld, strict=True), 1)
+                        if not w and len(s.strip()) >= 8]
+            m = matcher_for(self.tokenizer, n_vocab, verdict_schema_for(crit, quotable, budget))
+            ff = list(m.compute_ff_tokens())  # the opening the grammar forces: no need to decode it
+            if ff:
+                m.consume_tokens(ff)
+            matchers.append(m)
+            forced.append(ff)
+        levels = sorted({lv for r in reqs for c in r.view.criteria for lv in range(c.lo, c.hi + 1)})
+        lv_tokens = level_token_ids(self.tokenizer, levels) if self.decoding == "probability" else None
+        proc = GrammarLogitsProcessor(matchers, n_vocab, self.tokenizer.eos_token_id, lv_tokens)
+        proc.tokenizer = self.tokenizer
+        return proc, forced
+
     def _run(self, reqs: Sequence[JudgeRequest], *, sample: bool) -> list[JudgeOutput]:
         """Decode `reqs` as one left-padded batch (all greedy, or one sampled request)."""
         import torch
@@ -186,6 +284,13 @@ class TransformersJudge:
         tok = self.tokenizer
         texts = [self._prompt_text(r) for r in reqs]
         encoded = [tok(t, add_special_tokens=False)["input_ids"] for t in texts]
+        processor, forced = None, [[] for _ in reqs]
+        if self._constrained(reqs[0]):
+            try:
+                processor, forced = self._grammar(reqs)
+            except Exception as exc:  # a grammar that will not build is the grader's failure
+                return [JudgeError(f"local judge could not build its verdict grammar: {exc!r}") for _ in reqs]
+            encoded = [list(e) + f for e, f in zip(encoded, forced, strict=True)]
         width = max(len(e) for e in encoded)
         pad = self._pad_id()
         ids = torch.tensor([[pad] * (width - len(e)) + list(e) for e in encoded], dtype=torch.long)
@@ -193,6 +298,16 @@ class TransformersJudge:
         kwargs: dict[str, Any] = {"max_new_tokens": reqs[0].max_new_tokens, "do_sample": sample, "pad_token_id": pad}
         if sample:
             kwargs["temperature"] = reqs[0].temperature
+        if processor is not None:
+            from transformers import LogitsProcessorList
+
+            kwargs["logits_processor"] = LogitsProcessorList([processor])
+        budgets = [r.budget_s for r in reqs if r.budget_s is not None]
+        if budgets:
+            left = min(budgets) - (time.perf_counter() - t0)
+            if left <= 0:
+                return [JudgeCallError("the grade's deadline passed before the local judge ran") for _ in reqs]
+            kwargs["max_time"] = left  # generation stops at the deadline; a cut-off verdict does not parse
         try:
             with torch.random.fork_rng(devices=[]), torch.inference_mode():
                 if sample:
@@ -202,103 +317,309 @@ class TransformersJudge:
             return [JudgeError(f"local judge failed: {exc!r}") for _ in reqs]
         results: list[JudgeOutput] = []
         eos = tok.eos_token_id
-        for r, row in zip(reqs, out[:, width:], strict=True):
+        for row_i, (r, row) in enumerate(zip(reqs, out[:, width:], strict=True)):
             new = row.tolist()
             if eos is not None and eos in new:  # a finished row is padded to the batch's longest
                 new = new[:new.index(eos)]
             self.usage.calls += 1
             self.usage.completion_tokens += len(new)
-            results.append(self._head(r) + tok.decode(new, skip_special_tokens=True))
+            text = self._head(r) + tok.decode(forced[row_i] + new, skip_special_tokens=True)
+            if processor is not None and self.decoding == "probability":
+                probs = [{str(k): round(v, 6) for k, v in d.items()} for d in processor.level_probs[row_i]]
+                text += "\n" + json.dumps({"level_probs": probs})
+            results.append(text)
+        took = time.perf_counter() - t0
         self.usage.prompt_tokens += sum(len(e) for e in encoded)
-        self.usage.seconds += time.perf_counter() - t0
-        return results
+        self.usage.seconds += took
+        return [JudgeText(t, seconds=took) if isinstance(t, str) else t for t in results]
 
 
 # --- OpenAI-compatible HTTP -----------------------------------------------------------------------
 
 
-class OpenAICompatibleJudge:
-    """Chat completions against `base_url` (e.g. http://localhost:8000/v1 for vLLM).
+class _Transient(Exception):
+    """A failure worth another try (429, 5xx, a timeout, a dropped connection)."""
 
-    Bounded concurrency: at most `max_concurrency` requests in flight (a thread pool of that size over
-    one shared `httpx.Client`). Each request has a timeout; 429, 5xx, timeouts and connection errors
-    are retried up to `max_retries` times with exponential backoff (backoff·2^i, capped at 30 s); any
-    other 4xx fails at once. `transport` lets tests use `httpx.MockTransport`."""
+    def __init__(self, why: str, retry_after: float | None = None) -> None:
+        super().__init__(why)
+        self.why = why
+        self.retry_after = retry_after
+
+
+class _Fatal(Exception):
+    """A failure no retry fixes (a 4xx other than 429, an answer without a message)."""
+
+    def __init__(self, why: str, fix: str | None = None) -> None:
+        super().__init__(why)
+        self.why = why
+        self.fix = fix
+
+
+class _SchemaRefused(Exception):
+    """The server rejected `response_format`: ask again without it (once) and remember."""
+
+
+# what a 400/422 says when the server does not support structured outputs (OpenAI, vLLM, SGLang,
+# llama.cpp, TGI word it differently; all name the field or the feature)
+_REFUSES_SCHEMA = re.compile(r"(?i)response_format|json_schema|structured|guided|grammar|not supported")
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a `Retry-After` header (RFC 9110: delay-seconds or an HTTP-date); None when
+    the header is absent or unreadable (the caller then backs off on its own)."""
+    if not value:
+        return None
+    v = value.strip()
+    try:
+        secs = float(v)
+    except ValueError:
+        pass
+    else:
+        return max(0.0, secs) if math.isfinite(secs) else None
+    try:
+        when = email.utils.parsedate_to_datetime(v)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def _run_sync(fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+    """Run an async function to completion from sync code, also when this thread already runs an event
+    loop (an async host): then in a fresh thread with its own loop."""
+    import anyio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return anyio.run(fn, *args)
+    with ThreadPoolExecutor(max_workers=1) as ex:
+        return ex.submit(anyio.run, fn, *args).result()
+
+
+class OpenAICompatibleJudge:
+    """Chat completions against `base_url` (e.g. http://localhost:8000/v1 for vLLM or SGLang).
+
+    Client: httpx (async) for the requests, tenacity for the retry policy, anyio for deadlines and
+    bounded concurrency. Chosen over the `openai` SDK because the SDK's deadline is httpx's per-read
+    timeout (a server trickling one byte every 20 s holds a call open for ever), its retries are
+    invisible to the caller (a grade could not count them in `cost.retries`), and it would add a
+    dependency for one endpoint. httpx is already the HTTP extra, tenacity is the standard retry
+    library (waits, stops and predicates as composable values), and `anyio.fail_after` is a
+    wall-clock deadline that cancels a request wherever it is blocked, headers or body.
+
+    - Structured output: a request that carries a JSON schema (the grader's verdicts do) is sent with
+      `response_format: {type: json_schema, json_schema: {name, schema, strict: true}}`, the form
+      OpenAI, vLLM and SGLang accept. A server that refuses the field with a 400/422 is asked again
+      without it, once, and never sent it again (`structured` turns False).
+    - Deadline: each call (all its tries and waits) must finish within `timeout_s` wall-clock
+      seconds, and within what is left of its grade's deadline (`budget_s`), whichever comes first;
+      both count from when the call gets a concurrency slot, so queueing is not charged.
+    - Retries: 429, 5xx, timeouts and connection errors, at most `max_retries` more tries. The wait
+      is the server's `Retry-After` (seconds or an HTTP-date) when it sends one, else capped
+      exponential backoff with jitter (`backoff_s`·2^i + U(0, backoff_s), at most `max_backoff_s`).
+      A wait that would end past the deadline is not started: the call fails at once.
+    - Concurrency: at most `max_concurrency` requests in flight.
+    - Every reply carries its retry count (`JudgeText.retries`, `JudgeCallError.retries`), so the
+      grade's `cost.retries` counts HTTP retries too.
+    `transport` lets tests use `httpx.MockTransport`; `sleep` replaces the waits (tests)."""
 
     name = "openai"
 
     def __init__(self, base_url: str, model: str, *, api_key: str | None = None, max_concurrency: int = 8,
                  timeout_s: float = 60.0, max_retries: int = 4, backoff_s: float = 0.5,
-                 transport: Any = None, sleep: Callable[[float], None] = time.sleep) -> None:
+                 max_backoff_s: float = 30.0, structured: bool = True, transport: Any = None,
+                 sleep: Callable[[float], Any] | None = None) -> None:
         try:
-            import httpx
-        except ImportError:
-            raise MissingExtraError("httpx", "http", "The OpenAI-compatible judge") from None
+            import anyio  # noqa: F401
+            import httpx  # noqa: F401
+            import tenacity  # noqa: F401
+        except ImportError as exc:
+            raise MissingExtraError(exc.name or "httpx", "http", "The OpenAI-compatible judge") from None
+        if not (timeout_s > 0 and math.isfinite(timeout_s)):
+            raise JudgeError(f"judge timeout must be a positive number of seconds, got {timeout_s}",
+                             fix="pass --judge-timeout SECONDS (e.g. 60)")
+        if max_concurrency < 1:
+            raise JudgeError(f"judge concurrency must be at least 1, got {max_concurrency}",
+                             fix="pass --judge-concurrency N (e.g. 8)")
         self.model = model
         self.url = base_url.rstrip("/") + "/chat/completions"
-        self.max_concurrency = max(1, max_concurrency)
-        self.max_retries = max_retries
+        self.max_concurrency = max_concurrency
+        self.timeout_s = float(timeout_s)
+        self.max_retries = max(0, max_retries)
         self.backoff_s = backoff_s
-        self.sleep = sleep
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self.client = httpx.Client(timeout=timeout_s, headers=headers, transport=transport)
+        self.max_backoff_s = max_backoff_s
+        self.structured = structured
+        self.transport = transport
+        self._user_sleep = sleep
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.usage = Usage()
+        self.waits: list[float] = []  # every wait between tries, in seconds (read by tests and reports)
         self._lock = threading.Lock()
 
-    def _one(self, req: JudgeRequest) -> JudgeOutput:
+    @property
+    def identity(self) -> str:
+        """What the cache key holds about this judge: the model, and whether it answered under the
+        schema (a constrained and a free answer of one model are different judges)."""
+        return f"{self.model}|schema={'on' if self.structured else 'off'}"
+
+    def _body(self, req: JudgeRequest) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.model, "messages": list(req.messages), "max_tokens": req.max_new_tokens,
+            "temperature": 0.0 if (req.sample == 0 and req.retry == 0) else req.temperature,
+            "seed": 1_000_003 * req.sample + req.retry}
+        if req.schema is not None and self.structured:
+            body["response_format"] = {"type": "json_schema", "json_schema": {
+                "name": req.schema_name, "schema": dict(req.schema), "strict": True}}
+        return body
+
+    async def _sleep(self, seconds: float) -> None:
+        import anyio
+
+        with self._lock:
+            self.waits.append(seconds)
+        if self._user_sleep is not None:
+            self._user_sleep(seconds)
+        else:
+            await anyio.sleep(seconds)
+
+    def _wait(self, state: Any) -> float:
+        import tenacity
+
+        exc = state.outcome.exception() if state.outcome is not None else None
+        asked = getattr(exc, "retry_after", None)
+        if asked is not None:
+            return float(asked)  # the server's word, even above our cap: it knows its own load
+        backoff = (tenacity.wait_exponential(multiplier=self.backoff_s, max=self.max_backoff_s)
+                   + tenacity.wait_random(0, self.backoff_s))
+        return float(backoff(state))
+
+    async def _post(self, client: Any, body: dict[str, Any], deadline: float) -> str:
+        import anyio
         import httpx
 
-        body = {"model": self.model, "messages": list(req.messages), "max_tokens": req.max_new_tokens,
-                "temperature": 0.0 if (req.sample == 0 and req.retry == 0) else req.temperature,
-                "seed": 1_000_003 * req.sample + req.retry}
-        last = ""
-        for attempt in range(self.max_retries + 1):
-            if attempt:
-                self.sleep(min(30.0, self.backoff_s * 2 ** (attempt - 1)))
-            t0 = time.perf_counter()
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise _Transient("its deadline passed before the request was sent")
+        t0 = time.perf_counter()
+        try:
+            # fail_after is the wall-clock bound: httpx's own timeouts are per read and reset on every
+            # byte, so a trickling server would pass them
+            with anyio.fail_after(remaining):
+                resp = await client.post(self.url, json=body, timeout=httpx.Timeout(remaining))
+        except TimeoutError:
+            raise _Transient(f"no complete answer within the deadline ({remaining:.1f}s left)") from None
+        except httpx.TimeoutException as exc:
+            raise _Transient(f"{type(exc).__name__}") from None
+        except httpx.TransportError as exc:
+            raise _Transient(f"{type(exc).__name__}: {exc}") from None
+        code = resp.status_code
+        if code == 429 or code >= 500:
+            raise _Transient(f"HTTP {code}", parse_retry_after(resp.headers.get("retry-after")))
+        if code >= 400:
+            if "response_format" in body and code in (400, 422) and _REFUSES_SCHEMA.search(resp.text):
+                raise _SchemaRefused(resp.text[:200])
+            raise _Fatal(f"judge server refused the request: HTTP {code} {resp.text[:200]}",
+                         fix="check --judge-url, --judge-model and the API key")
+        try:
+            data = resp.json()
+            content = data["choices"][0]["message"]["content"]
+        except (ValueError, KeyError, IndexError, TypeError):
+            raise _Fatal("judge server answered without choices[0].message.content") from None
+        if not isinstance(content, str):
+            raise _Fatal("judge server answered with a non-text message content")
+        usage = data.get("usage") if isinstance(data, dict) else None
+        usage = usage if isinstance(usage, dict) else {}
+        with self._lock:
+            self.usage.calls += 1
+            self.usage.prompt_tokens += int(usage.get("prompt_tokens", 0) or 0)
+            self.usage.completion_tokens += int(usage.get("completion_tokens", 0) or 0)
+            self.usage.seconds += time.perf_counter() - t0
+        return content
+
+    async def _one(self, client: Any, req: JudgeRequest) -> JudgeOutput:
+        import tenacity
+
+        start = time.monotonic()  # the call starts here, once it holds a concurrency slot
+        deadline = start + self.timeout_s
+        if req.budget_s is not None:
+            deadline = min(deadline, start + req.budget_s)
+        tries = 0
+
+        def past_deadline(state: Any) -> bool:  # a wait that would end past the deadline is not begun
+            return time.monotonic() + (state.upcoming_sleep or 0.0) >= deadline
+
+        for _ in range(2):  # a second pass only after the server refused response_format
+            retrying = tenacity.AsyncRetrying(
+                retry=tenacity.retry_if_exception_type(_Transient), wait=self._wait,
+                stop=tenacity.stop_after_attempt(self.max_retries + 1) | past_deadline,
+                sleep=self._sleep, reraise=True)
+            body = self._body(req)
             try:
-                resp = self.client.post(self.url, json=body)
-            except (httpx.TimeoutException, httpx.TransportError) as exc:
-                last = f"{type(exc).__name__}: {exc}"
+                content = ""
+                async for attempt in retrying:
+                    with attempt:
+                        tries += 1
+                        content = await self._post(client, body, deadline)
+                return JudgeText(content, retries=tries - 1, seconds=time.monotonic() - start)
+            except _SchemaRefused:
+                with self._lock:
+                    self.structured = False  # remembered: later calls go without response_format
                 continue
-            if resp.status_code == 429 or resp.status_code >= 500:
-                last = f"HTTP {resp.status_code}"
-                continue
-            if resp.status_code >= 400:
-                return JudgeError(f"judge server refused the request: HTTP {resp.status_code} {resp.text[:200]}",
-                                  where=self.url, fix="check --judge-url and --judge-model")
-            try:
-                data = resp.json()
-                content = data["choices"][0]["message"]["content"]
-            except (ValueError, KeyError, IndexError, TypeError):
-                return JudgeError("judge server answered without choices[0].message.content", where=self.url)
-            usage = data.get("usage") or {}
-            with self._lock:
-                self.usage.calls += 1
-                self.usage.prompt_tokens += int(usage.get("prompt_tokens", 0) or 0)
-                self.usage.completion_tokens += int(usage.get("completion_tokens", 0) or 0)
-                self.usage.seconds += time.perf_counter() - t0
-            return str(content)
-        return JudgeError(f"judge server failed after {self.max_retries + 1} tries ({last})", where=self.url,
-                          fix="check that the server is up, or raise the timeout")
+            except _Fatal as exc:
+                return JudgeCallError(exc.why, retries=tries - 1, seconds=time.monotonic() - start, where=self.url,
+                                      fix=exc.fix)
+            except _Transient as exc:
+                elapsed = time.monotonic() - start
+                why = (f"judge call gave up after {tries} tr{'y' if tries == 1 else 'ies'} in {elapsed:.1f}s "
+                       f"({exc.why})")
+                if time.monotonic() + (exc.retry_after or 0.0) >= deadline and tries <= self.max_retries:
+                    why += f"; the next try would end past its deadline ({deadline - start:.1f}s)"
+                return JudgeCallError(why, retries=tries - 1, seconds=elapsed, where=self.url,
+                                      fix="check that the server is up, or raise --judge-timeout")
+        return JudgeCallError("judge server refused response_format twice", retries=tries - 1, where=self.url)
+
+    async def _generate(self, requests: Sequence[JudgeRequest]) -> list[JudgeOutput]:
+        import anyio
+        import httpx
+
+        out: list[JudgeOutput] = [JudgeCallError("not run")] * len(requests)
+        limiter = anyio.CapacityLimiter(self.max_concurrency)
+
+        async def run(i: int, client: Any) -> None:
+            async with limiter:
+                out[i] = await self._one(client, requests[i])
+
+        limits = httpx.Limits(max_connections=self.max_concurrency, max_keepalive_connections=self.max_concurrency)
+        # one client per batch: its connection pool belongs to this event loop
+        async with (httpx.AsyncClient(headers=self._headers, transport=self.transport, limits=limits) as client,
+                    anyio.create_task_group() as tg):
+            for i in range(len(requests)):
+                tg.start_soon(run, i, client)
+        with self._lock:
+            self.usage.retries += sum(getattr(o, "retries", 0) for o in out)
+        return out
 
     def generate(self, requests: Sequence[JudgeRequest]) -> list[JudgeOutput]:
-        if len(requests) <= 1:
-            return [self._one(r) for r in requests]
-        with ThreadPoolExecutor(max_workers=self.max_concurrency) as pool:
-            return list(pool.map(self._one, requests))
+        if not requests:
+            return []
+        return list(_run_sync(self._generate, requests))
 
     def close(self) -> None:
-        self.client.close()
+        """Nothing held between calls (each batch opens and closes its own connection pool)."""
 
 
 # --- cache ----------------------------------------------------------------------------------------
 
 
 class JudgeCache:
-    """SQLite cache of valid judge outputs keyed by (bundle hash, backend, model, attempt hash, sample).
+    """SQLite cache of clean judge outputs keyed by (bundle hash, backend, judge identity, attempt
+    hash, sample). The identity (`judge_identity`) is the model plus whatever changes its answers
+    (structured output on/off, decoding mode); the bundle hash covers the prompt template.
 
-    Only outputs that parsed are stored, so a re-run retries what failed and reuses what worked.
+    Only clean outputs are stored (the grader's call: schema-valid, every quote verified), so a re-run
+    retries what failed and reuses what worked, and a judge fixed since is not shadowed by its past.
     Thread-safe (one connection behind a lock) because the HTTP backend answers from a thread pool."""
 
     def __init__(self, path: str | Path) -> None:
@@ -341,16 +662,19 @@ class JudgeCache:
 
 
 def make_judge(kind: str, *, url: str | None = None, model: str | None = None, api_key: str | None = None,
-               max_concurrency: int = 8) -> JudgeBackend:
-    """A backend by CLI name: "local" (bundled model), "openai" (needs url and model), "full-marks"
-    (the scripted always-full-marks judge, for the attack suite's worst case)."""
+               max_concurrency: int = 8, timeout_s: float = 60.0, max_retries: int = 4,
+               decoding: str = "constrained") -> JudgeBackend:
+    """A backend by CLI name: "local" (bundled model; `decoding` free | constrained | probability),
+    "openai" (needs url and model; `timeout_s` is each call's wall-clock deadline), "full-marks" (the
+    scripted always-full-marks judge, for the attack suite's worst case)."""
     if kind == "local":
-        return TransformersJudge.bundled()
+        return TransformersJudge.bundled(decoding=decoding)
     if kind == "openai":
         if not url or not model:
             raise JudgeError("the openai judge needs a server URL and a model name",
                              fix="pass --judge-url http://HOST:PORT/v1 --judge-model NAME")
-        return OpenAICompatibleJudge(url, model, api_key=api_key, max_concurrency=max_concurrency)
+        return OpenAICompatibleJudge(url, model, api_key=api_key, max_concurrency=max_concurrency,
+                                     timeout_s=timeout_s, max_retries=max_retries)
     if kind == "full-marks":
         return ScriptedJudge.always_full_marks()
     raise JudgeError(f"unknown judge '{kind}'", fix="use one of: local, openai, full-marks")

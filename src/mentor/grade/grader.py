@@ -1,15 +1,21 @@
 """`Grader`: a locked bundle + (optionally) a judge backend -> `Grade`s.
 
 Order for one attempt: programmatic checks; then, if the rubric has judge criteria, the defences
-(no substantive content -> 0; answer-checked task without a final answer -> 0), the judge (k samples,
-cached, bounded retries, last verdict binds, evidence verified), aggregation; then the rubric's score
-formula. A check or judge *failure* makes the attempt unscorable (score None, with the reason); it is
-never a 0.
+(no substantive content -> 0; answer-checked rubric without a final answer -> 0; the content screens
+of `screens.py` -> 0, each with its reason), the judge (k samples, cached, bounded retries, last
+verdict binds, evidence verified), aggregation; then the rubric's score formula.
+
+A check or judge *failure* makes the attempt unscorable (score None, with the reason); it is never
+a 0. A judge sample that claims credit on a criterion with no verified quote is such a failure (it is
+retried, then the attempt is unscorable), and so is a grade past its deadline. Only clean samples
+(schema-valid, every quote verified) enter the cache, keyed by bundle, backend, judge identity and
+the rendered prompt, so a judge that was fixed is asked again rather than shadowed by its past.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,11 +23,12 @@ from typing import Any
 
 from mentor.errors import JudgeError, RubricError, VerifierError
 from mentor.grade.answer import extract_answer
-from mentor.grade.backends import JudgeBackend, JudgeCache
+from mentor.grade.backends import JudgeBackend, JudgeCache, judge_identity
 from mentor.grade.bundle import Bundle, load_any
 from mentor.grade.checks import CHECKS
 from mentor.grade.defences import substance
 from mentor.grade.judge import (
+    VERDICT_SCHEMA,
     CriterionVote,
     JudgeRequest,
     ParsedOutput,
@@ -32,6 +39,7 @@ from mentor.grade.judge import (
     render_messages,
 )
 from mentor.grade.rubric import Criterion, scale_levels
+from mentor.grade.screens import run_screens
 from mentor.types import Grade, Task, Verdict
 
 
@@ -76,15 +84,23 @@ class _Item:
     calls: int = 0
     cache_hits: int = 0
     retries: int = 0
+    spent: float = 0.0  # seconds of judge time this grade has used (queueing behind others excluded)
 
 
 class Grader:
     def __init__(self, bundle: Bundle, judge: JudgeBackend | None = None, *, cache: JudgeCache | None = None,
-                 defences: bool | None = None, calibration: Any = None) -> None:
+                 defences: bool | None = None, calibration: Any = None,
+                 grade_deadline_s: float | None = None) -> None:
         self.bundle = bundle
         self.judge = judge
         self.cache = cache
         r = bundle.rubric
+        self.grade_deadline_s = r.judge.deadline_s if grade_deadline_s is None else grade_deadline_s
+        self._reads_answer = _reads_answer_line(r)
+        self._screens = [*r.defences.screens, *(["off_topic"] if r.defences.topic else [])]
+        # what the rubric_echo screen compares a reply with: every criterion's text and level labels
+        self._rubric_text = "\n".join(
+            [c.text for c in r.criteria] + [lab for c in r.criteria for lab in scale_levels(c.scale)[2].values()])
         self.defences = r.defences.enabled if defences is None else defences
         # arguments validated once here, so grading is a plain call per attempt
         self._checks: list[tuple[Criterion, str, dict[str, Any]]] = [
@@ -147,58 +163,92 @@ class Grader:
                 it.final = self._screened(it, sub.reason, withheld=sum(view.withheld))
                 return
             need_answer = r.defences.require_final_answer == "always" or (
-                r.defences.require_final_answer == "auto" and it.task.answer is not None)
+                r.defences.require_final_answer == "auto" and it.task.answer is not None and self._reads_answer)
             if need_answer and extract_answer(it.text, r.defences.answer_prefix) is None:
                 it.final = self._screened(it, f"no final answer ('{r.defences.answer_prefix}' line)",
                                           withheld=sum(view.withheld))
                 return
+            if self._screens:
+                topic = "\n".join(x for x in (it.task.prompt, it.task.answer or "", it.task.solution or "") if x)
+                hits = run_screens(it.text, rubric_text=self._rubric_text, topic_text=topic, enabled=self._screens)
+                if hits:
+                    it.final = self._screened(it, f"screen {hits[0].screen}: {hits[0].reason}",
+                                              withheld=sum(view.withheld), screens=[h.to_json() for h in hits])
+                    return
         if self.judge is None:
             raise JudgeError(f"rubric '{r.name}' has judge criteria but no judge backend was given",
                              fix="pass judge=... to load_grader, or --judge local|openai on the CLI")
         messages = render_messages(self.bundle, it.task, view)
         h = messages_hash(messages)
         for k in range(r.judge.samples):
-            req = JudgeRequest(messages, h, k, 0, r.judge.temperature, r.judge.max_new_tokens, view)
+            req = JudgeRequest(messages, h, k, 0, r.judge.temperature, r.judge.max_new_tokens, view,
+                               schema=VERDICT_SCHEMA)
             cached = self.cache.get(self._key(req)) if self.cache is not None else None
             if cached is not None:
                 try:
-                    it.parsed[k] = parse_output(cached, view, r.evidence, bind_last=self.defences)
-                    it.cache_hits += 1
-                    continue
+                    parsed = parse_output(cached, view, r.evidence, bind_last=self.defences)
+                    if _unclean(parsed) is None:
+                        it.parsed[k] = parsed
+                        it.cache_hits += 1
+                        continue
                 except JudgeError:
                     pass  # a cache written under other parse rules: ask again
             it.requests.append(req)
 
     def _key(self, req: JudgeRequest) -> tuple[str, str, str, str, int]:
         assert self.judge is not None
-        return (self.bundle.hash, self.judge.name, self.judge.model, req.attempt_hash, req.sample)
+        return (self.bundle.hash, self.judge.name, judge_identity(self.judge), req.attempt_hash, req.sample)
 
     def _run_judge(self, items: list[_Item]) -> None:
         r = self.bundle.rubric
         pending = [(it, req) for it in items for req in it.requests]
         for retry in range(r.judge.max_retries + 1):
+            for it, req in pending:
+                if it.spent >= self.grade_deadline_s:
+                    last = it.errors.get(req.sample)
+                    it.errors[req.sample] = (f"grade deadline of {self.grade_deadline_s:g}s passed"
+                                             + (f" (last error: {last})" if last else ""))
+            pending = [(it, req) for it, req in pending if it.spent < self.grade_deadline_s]
             if not pending:
                 break
-            reqs = [req if retry == 0 else _with_retry(req, retry) for _, req in pending]
+            # the grade's deadline counts judge time, not time queued behind other attempts: each
+            # request gets what is left of its grade's budget, from when the backend starts it
+            reqs = [dataclasses.replace(req, retry=retry, budget_s=self.grade_deadline_s - it.spent)
+                    for it, req in pending]
             assert self.judge is not None
+            t0 = time.monotonic()
             outputs = self.judge.generate(reqs)
+            wall = time.monotonic() - t0
             failed = []
             for (it, req), out in zip(pending, outputs, strict=True):
                 it.calls += 1
-                it.retries += int(retry > 0)
+                # a backend that does not time its replies is charged the whole call (an upper bound)
+                took = getattr(out, "seconds", None)
+                it.spent += float(took) if took is not None else wall
+                # parse-level retries and the backend's own (HTTP 429/5xx/timeouts) are both paid for
+                it.retries += int(retry > 0) + int(getattr(out, "retries", 0))
                 if isinstance(out, JudgeError):
                     it.errors[req.sample] = out.message
                     failed.append((it, req))
                     continue
                 try:
-                    it.parsed[req.sample] = parse_output(out, req.view, r.evidence, bind_last=self.defences)
-                    it.errors.pop(req.sample, None)
-                    if self.cache is not None:
-                        self.cache.put(self._key(req), out)
+                    parsed = parse_output(out, req.view, r.evidence, bind_last=self.defences)
                 except JudgeError as exc:
                     it.errors[req.sample] = exc.message
                     it.raw_failures.append(out[:500])
                     failed.append((it, req))
+                    continue
+                problem = _unclean(parsed)
+                if problem is not None and problem[0]:
+                    # credit claimed with no verified evidence: a judge failure, retried, never a score
+                    it.errors[req.sample] = problem[1]
+                    it.raw_failures.append(out[:500])
+                    failed.append((it, req))
+                    continue
+                it.parsed[req.sample] = parsed
+                it.errors.pop(req.sample, None)
+                if self.cache is not None and problem is None:
+                    self.cache.put(self._key(req), str(out))  # only clean verdicts are replayed
             pending = failed
 
     def _combine(self, it: _Item) -> GradeResult:
@@ -213,10 +263,15 @@ class Grader:
             return self._unscorable(reason, judge=judge_info, cost=cost, raw=it.raw_failures[-1:])
         verified: list[dict[str, Any]] = []
         rejected: list[dict[str, Any]] = []
-        for crit in self._judge_criteria:
+        for ci, crit in enumerate(self._judge_criteria):
             votes: list[CriterionVote] = [it.parsed[k].votes[crit.name] for k in sorted(it.parsed)]
             lo, hi = self._levels[crit.name]
-            score = aggregate([v.credited for v in votes], lo, hi, r.judge.aggregation)
+            # abstaining votes never reach here: their sample failed and was retried (see _run_judge)
+            levels: list[float] = []
+            for k, v in zip(sorted(it.parsed), votes, strict=True):
+                expected = it.parsed[k].expected_level(ci, v, lo)  # G-Eval, when the backend gave probabilities
+                levels.append(expected if expected is not None else float(v.credited or lo))
+            score = aggregate(levels, lo, hi, r.judge.aggregation)
             for v in votes:
                 verified += [{"criterion": crit.name, **q.to_json()} for q in v.verified]
                 rejected += [{"criterion": crit.name, **q.to_json()} for q in v.rejected]
@@ -283,10 +338,12 @@ class Grader:
         return GradeResult(Grade(score=None, unscorable_reason=reason, verdicts=verdicts,
                                  bundle_hash=self.bundle.hash), judge=judge, cost=cost or {})
 
-    def _screened(self, it: _Item, reason: str, *, withheld: int) -> GradeResult:
+    def _screened(self, it: _Item, reason: str, *, withheld: int,
+                  screens: list[dict[str, Any]] | None = None) -> GradeResult:
         """The student's failure, decided before any judge call: score 0 with the reason."""
         v = Verdict("screen", 0.0, reason, {"withheld_sentences": withheld, "checks": {
-            k: x.score for k, x in it.verdicts.items()}, "bundle_version": self.bundle.version})
+            k: x.score for k, x in it.verdicts.items()}, "bundle_version": self.bundle.version,
+            "screens": screens or []})
         comps: dict[str, float | None] = {"screen": 0.0, **{k: x.score for k, x in it.verdicts.items()}}
         if self.calibration is not None:
             comps["calibrated"] = self.calibration.apply_one(0.0)
@@ -294,8 +351,36 @@ class Grader:
                            cost={"judge_calls": 0.0, "cache_hits": 0.0, "retries": 0.0})
 
 
-def _with_retry(req: JudgeRequest, retry: int) -> JudgeRequest:
-    return dataclasses.replace(req, retry=retry)
+def _unclean(parsed: ParsedOutput) -> tuple[bool, str] | None:
+    """None for a clean verdict (every quote verified, every credited level backed). Else (fatal, why):
+    fatal when a criterion's claimed credit has no verified quote at all (the criterion cannot be
+    scored from this sample); not fatal when some quotes failed beside enough verified ones (usable,
+    but not cached)."""
+    for v in parsed.votes.values():
+        if v.credited is None:
+            whys = "; ".join(f"S{q.sentence}: {q.why}" for q in v.rejected[:3]) or "no quotes given"
+            return True, (f"criterion '{v.name}': the judge claimed level {v.claimed} with no verified evidence "
+                          f"({whys})")
+    for v in parsed.votes.values():
+        if v.rejected:
+            return False, f"criterion '{v.name}': {len(v.rejected)} quote(s) did not verify"
+    return None
+
+
+_ANSWER_CHECKS = {"answer", "numeric"}
+
+
+def _reads_answer_line(rubric: Any) -> bool:
+    """Does the rubric grade a final-answer line? Only then can 'no final answer' be the student's
+    failure; on an open-ended rubric it would be a configuration mismatch turned into a 0."""
+    for c in rubric.criteria:
+        if c.check is None:
+            continue
+        args = c.check.args
+        if (c.check.name in _ANSWER_CHECKS or (c.check.name == "exact" and args.get("target", "answer") == "answer")
+                or (c.check.name == "format" and args.get("answer_line"))):
+            return True
+    return False
 
 
 def _validated_args(c: Criterion) -> dict[str, Any]:
@@ -307,10 +392,11 @@ def _validated_args(c: Criterion) -> dict[str, Any]:
 
 def load_grader(rubric_path_or_bundle: str | Path | Bundle, *, judge: JudgeBackend | None = None,
                 cache: JudgeCache | str | Path | None = None, defences: bool | None = None,
-                calibration: Any = None) -> Grader:
+                calibration: Any = None, grade_deadline_s: float | None = None) -> Grader:
     """The loop-facing entry point: a rubric YAML (compiled in memory) or a `*.lock.json` bundle
     (hash verified) -> a `Grader`. `cache` may be a path to a SQLite judge cache."""
     bundle = load_any(rubric_path_or_bundle)
     if isinstance(cache, str | Path):
         cache = JudgeCache(cache)
-    return Grader(bundle, judge, cache=cache, defences=defences, calibration=calibration)
+    return Grader(bundle, judge, cache=cache, defences=defences, calibration=calibration,
+                  grade_deadline_s=grade_deadline_s)

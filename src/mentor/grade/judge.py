@@ -7,7 +7,8 @@
 3. `parse_output`: strict JSON validated against `VERDICT_SCHEMA`; the LAST verdict object in the
    output binds (an echoed or planted earlier object does not); reason must come before verdict.
 4. `verify_evidence`: a quote earns credit only if it is verbatim (whitespace-normalised) in the
-   sentence it cites; a criterion claiming credit without enough verified quotes is downgraded.
+   sentence it cites; a criterion claiming credit with too few verified quotes is downgraded, and
+   with none at all it abstains (a judge failure, never a score).
 5. `aggregate`: k samples per attempt combined by mean, majority or all-must-agree.
 """
 
@@ -95,6 +96,13 @@ class JudgeRequest:
     # the opening of the judge's reply, for backends that can continue one (the local model); None:
     # the backend's own choice. Fixed per prompt template, so it is covered by `attempt_hash`'s template.
     prefill: str | None = None
+    # the JSON schema the reply must satisfy, for backends that can enforce it (an HTTP server's
+    # response_format, the local model's grammar); None: free text
+    schema: Mapping[str, Any] | None = None
+    schema_name: str = "verdict"
+    # seconds the attempt's grade may still spend, counted from when this request starts (a request
+    # queued behind others has not started); None: no grade deadline
+    budget_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -117,7 +125,7 @@ class CriterionVote:
     name: str
     reason: str
     claimed: int
-    credited: int
+    credited: int | None  # None: credit claimed with no verified quote at all (the vote abstains)
     verified: tuple[Quote, ...] = ()
     rejected: tuple[Quote, ...] = ()
 
@@ -126,6 +134,23 @@ class CriterionVote:
 class ParsedOutput:
     votes: Mapping[str, CriterionVote]
     raw: str = field(repr=False, default="")
+    # the local judge's "probability" decoding: per criterion (in the rubric's order), the model's
+    # distribution over the levels at its verdict; None when the backend gave none
+    level_probs: tuple[Mapping[int, float], ...] | None = None
+
+    def expected_level(self, index: int, vote: CriterionVote, lo: int) -> float | None:
+        """G-Eval's probability-weighted level for criterion `index`, when the distribution is known.
+        A claim at the lowest level stays there (higher levels would be credit without evidence);
+        above it, the verified claim is replaced by the expectation over the levels."""
+        if self.level_probs is None or index >= len(self.level_probs) or vote.credited is None:
+            return None
+        if vote.claimed == lo or vote.credited != vote.claimed:
+            return float(vote.credited)
+        probs = self.level_probs[index]
+        total = sum(probs.values())
+        if total <= 0:
+            return None
+        return sum(lv * p for lv, p in probs.items()) / total
 
 
 def criterion_infos(bundle: Bundle) -> tuple[CriterionInfo, ...]:
@@ -227,7 +252,17 @@ def parse_output(raw: str, view: JudgeView, rules: EvidenceRules, *, bind_last: 
     missing = [c.name for c in view.criteria if c.name not in votes]
     if missing:
         raise JudgeError(f"judge did not rate criteria: {', '.join(missing)}")
-    return ParsedOutput(votes, raw)
+    return ParsedOutput(votes, raw, _level_probs(raw))
+
+
+def _level_probs(raw: str) -> tuple[Mapping[int, float], ...] | None:
+    found = [o for o in _json_objects(raw) if isinstance(o, dict) and "level_probs" in o]
+    if not found or not isinstance(found[-1]["level_probs"], list):
+        return None
+    try:
+        return tuple({int(k): float(v) for k, v in d.items()} for d in found[-1]["level_probs"])
+    except (AttributeError, TypeError, ValueError):
+        return None
 
 
 def verify_evidence(name: str, reason: str, level: int, quotes: Sequence[Mapping[str, Any]],
@@ -252,13 +287,16 @@ def verify_evidence(name: str, reason: str, level: int, quotes: Sequence[Mapping
         elif norm not in ws_normalise(view.sentences[sid - 1]):
             why = "not found verbatim in the cited sentence"
         (rejected if why else verified).append(Quote(sid, text, why))
-    credited = level
+    credited: int | None = level
     if view.defences and level > info.lo and len(verified) < rules.min_quotes:
-        credited = info.lo if rules.downgrade == "to_min" else level - 1
+        # no verified quote at all: the judge's claim has no evidence, so this vote abstains (the
+        # grader retries, then calls the attempt unscorable); turning it into the lowest level would
+        # make the judge's failure the student's 0. Some evidence, but less than required: downgrade.
+        credited = None if not verified else (info.lo if rules.downgrade == "to_min" else level - 1)
     return CriterionVote(name, reason, level, credited, tuple(verified), tuple(rejected))
 
 
-def aggregate(levels: Sequence[int], lo: int, hi: int, how: str) -> float:
+def aggregate(levels: Sequence[float], lo: int, hi: int, how: str) -> float:
     """k sample levels -> normalised score in [0, 1].
     mean: average; majority: most common level (ties go to the lower level: no credit on a split);
     all: the lowest level (credit only as far as every sample agrees)."""

@@ -123,13 +123,29 @@ class JudgeSettings(_Strict):
     max_retries: int = Field(default=2, ge=0, le=10)
     temperature: float = Field(default=0.7, ge=0)
     max_new_tokens: int = Field(default=512, ge=16)
+    # seconds of judge time one attempt's grade may use (every sample and retry; time queued behind
+    # other attempts is not counted); past it the attempt is unscorable. The HTTP settings below are
+    # defaults the CLI flags override.
+    deadline_s: float = Field(default=300.0, gt=0, le=86_400)
+    timeout_s: float = Field(default=60.0, gt=0, le=3_600)  # one HTTP call, all its tries, wall clock
+    concurrency: int = Field(default=8, ge=1, le=256)  # HTTP requests in flight
+    api_key_env: str = Field(default="MENTOR_JUDGE_API_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class Defences(_Strict):
     enabled: bool = True
-    # "auto": required when the task has a reference answer and the rubric has judge criteria.
+    # "auto": required when the task has a reference answer and the rubric also checks the final
+    # answer line (an `answer` or `numeric` check, `exact` on the answer, `format` with answer_line).
+    # An open-ended rubric (judge criteria only) never requires one: a reference answer a task
+    # happens to carry does not make an explanation wrong for lacking an 'Answer:' line.
     require_final_answer: Literal["auto", "always", "never"] = "auto"
     answer_prefix: str = "Answer:"
+    # content screens run before the judge (mentor.grade.screens); a reply one of them catches scores 0
+    # with the screen's reason. `topic: true` declares that replies must engage with the task's
+    # prompt and reference, which adds the off_topic screen.
+    screens: list[Literal["rubric_echo", "degenerate", "grader_directed", "off_topic"]] = Field(
+        default_factory=lambda: ["rubric_echo", "degenerate", "grader_directed"])
+    topic: bool = False
 
 
 class Rubric(_Strict):
