@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import gc
 import statistics
 import tempfile
 import time
@@ -120,7 +121,11 @@ def trl_step_times(model, tokenizer, prompts: list[str], *, steps: int, group_si
     timer = Timer()
     with tempfile.TemporaryDirectory() as out:
         args = GRPOConfig(
-            output_dir=out, per_device_train_batch_size=per_step * group_size, num_generations=group_size,
+            # one optimiser step over all per_step x group_size completions, generated in one batch, the
+            # loss taken one group at a time (as Mentor's update does): full-vocabulary logits of 32
+            # sequences at once took 10 GB and were killed for memory
+            output_dir=out, per_device_train_batch_size=group_size, gradient_accumulation_steps=per_step,
+            steps_per_generation=per_step, num_generations=group_size,
             max_completion_length=max_new_tokens, max_steps=steps + 1, learning_rate=lr, temperature=temperature,
             top_k=0, top_p=1.0, beta=0.0, num_iterations=1, shuffle_dataset=False, use_cpu=True, bf16=bf16,
             report_to="none", save_strategy="no", logging_steps=10_000, disable_dropout=True, seed=0,
@@ -175,15 +180,19 @@ def main() -> None:
         if not args.skip_naive:
             naive = naive_step(run.policy, prompts, cfg.sampling.max_new_tokens)
             ours, theirs = sampling_times(run.policy, prompts, cfg.sampling.max_new_tokens)
+        run.store.close()
+        sample_dtype, autocast = run.policy.sample_dtype, bool(run.policy.autocast)
+        texts = [cfg.prompt.template.format(prompt=t.prompt) for t in run.pool[: cfg.sampling.tasks_per_step]]
+        tokenizer = copy.deepcopy(run.policy.tokenizer)
+        del run  # Mentor's policy, sampler copy and optimiser state leave memory before TRL's arrive
+        gc.collect()
         trl_times: list[float] = []
         if initial is not None:
-            texts = [cfg.prompt.template.format(prompt=t.prompt) for t in run.pool[: cfg.sampling.tasks_per_step]]
             trl_times = trl_step_times(
-                initial, copy.deepcopy(run.policy.tokenizer), texts, steps=args.trl_steps or args.steps,
-                group_size=cfg.sampling.group_size, max_new_tokens=cfg.sampling.max_new_tokens, lr=cfg.optim.lr,
-                temperature=cfg.sampling.temperature, threads=threads, bf16=bool(run.policy.autocast))
-        run.store.close()
-    print(f"numerics: sampling {run.policy.sample_dtype}, update autocast {'bf16' if run.policy.autocast else 'off'}")
+                initial, tokenizer, texts, steps=args.trl_steps or args.steps, group_size=cfg.sampling.group_size,
+                max_new_tokens=cfg.sampling.max_new_tokens, lr=cfg.optim.lr, temperature=cfg.sampling.temperature,
+                threads=threads, bf16=autocast)
+    print(f"numerics: sampling {sample_dtype}, update autocast {'bf16' if autocast else 'off'}")
     med = statistics.median(totals)
     if naive is not None and ours is not None and theirs is not None:
         print(f"sampling {len(prompts)} attempts: Mentor's decoder {ours:.2f}s; transformers generate {theirs:.2f}s; "
@@ -195,7 +204,7 @@ def main() -> None:
 
         trl_med = statistics.median(trl_times)
         print(f"TRL {trl.__version__} GRPOTrainer steps: {', '.join(f'{t:.2f}s' for t in trl_times)} "
-              f"(threads {threads}, bf16 {'on' if run.policy.autocast else 'off'})")
+              f"(threads {threads}, bf16 {'on' if autocast else 'off'})")
         print(f"median Mentor step {med:.2f}s; median TRL GRPOTrainer step {trl_med:.2f}s; "
               f"Mentor is x{trl_med / med:.2f} faster (target >= 1.5: {'met' if trl_med / med >= 1.5 else 'NOT met'})")
 
