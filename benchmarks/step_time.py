@@ -16,11 +16,11 @@ TRL is the `[trl]` extra: pip install 'mentor-rl[trl]'.
 from __future__ import annotations
 
 import argparse
-import copy
 import gc
 import statistics
 import tempfile
 import time
+from pathlib import Path
 
 import torch
 
@@ -159,7 +159,9 @@ def main() -> None:
                       args.preset)
     with tempfile.TemporaryDirectory() as tmp:
         run = build_run(cfg, tmp)
-        initial = None if args.no_trl else copy.deepcopy(run.policy.model)  # TRL starts from the same weights
+        # TRL starts from the same weights: kept on disk, not as a second model in memory
+        initial = Path(tmp) / "initial.pt"
+        torch.save(run.policy.model.state_dict(), initial)
         threads = torch.get_num_threads()
         run.credit = _AlwaysSignal(run.credit)
         print(f"threads {torch.get_num_threads()}  model {cfg.model.name}  "
@@ -183,13 +185,15 @@ def main() -> None:
         run.store.close()
         sample_dtype, autocast = run.policy.sample_dtype, bool(run.policy.autocast)
         texts = [cfg.prompt.template.format(prompt=t.prompt) for t in run.pool[: cfg.sampling.tasks_per_step]]
-        tokenizer = copy.deepcopy(run.policy.tokenizer)
-        del run  # Mentor's policy, sampler copy and optimiser state leave memory before TRL's arrive
+        tokenizer, model = run.policy.tokenizer, run.policy.model
+        del run  # Mentor's sampler copy, optimiser state and graphs leave memory before TRL's arrive
         gc.collect()
         trl_times: list[float] = []
-        if initial is not None:
+        if not args.no_trl:
+            model.load_state_dict(torch.load(initial, weights_only=True))
+            model.zero_grad(set_to_none=True)
             trl_times = trl_step_times(
-                initial, tokenizer, texts, steps=args.trl_steps or args.steps, group_size=cfg.sampling.group_size,
+                model, tokenizer, texts, steps=args.trl_steps or args.steps, group_size=cfg.sampling.group_size,
                 max_new_tokens=cfg.sampling.max_new_tokens, lr=cfg.optim.lr, temperature=cfg.sampling.temperature,
                 threads=threads, bf16=autocast)
     print(f"numerics: sampling {sample_dtype}, update autocast {'bf16' if autocast else 'off'}")
