@@ -16,6 +16,7 @@ TRL is the `[trl]` extra: pip install 'mentor-rl[trl]'.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import statistics
 import tempfile
@@ -140,6 +141,18 @@ def trl_step_times(model, tokenizer, prompts: list[str], *, steps: int, group_si
     return timer.times[1:]
 
 
+def _release_freed_memory() -> None:
+    """Hand freed heap pages back to the OS (glibc keeps them otherwise), so TRL's phase does not sit
+    on top of Mentor's high-water mark."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if name:
+        with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
+            ctypes.CDLL(name).malloc_trim(0)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--steps", type=int, default=3)
@@ -188,6 +201,7 @@ def main() -> None:
         tokenizer, model = run.policy.tokenizer, run.policy.model
         del run  # Mentor's sampler copy, optimiser state and graphs leave memory before TRL's arrive
         gc.collect()
+        _release_freed_memory()
         trl_times: list[float] = []
         if not args.no_trl:
             model.load_state_dict(torch.load(initial, weights_only=True))
