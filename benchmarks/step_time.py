@@ -8,7 +8,7 @@ group a signal (so neither side skips its update), no KL reference (Mentor's def
 generation, activation checkpointing off (TRL's default is on: slower, to save GPU memory). TRL gets bf16
 mixed precision exactly when Mentor's update autocasts to bf16.
 
-    python benchmarks/step_time.py [--steps 3] [--model smollm2-135m] [--trl-steps 3 | --no-trl]
+    python benchmarks/step_time.py [--steps 3] [--model smollm2-135m] [--trl-steps 3 | --no-trl] [--trl-bf16 off]
 
 TRL is the `[trl]` extra: pip install 'mentor-rl[trl]'.
 """
@@ -160,6 +160,8 @@ def main() -> None:
     ap.add_argument("--model", default=None, help="model.name (default: the config's, the bundled smollm2-135m)")
     ap.add_argument("--trl-steps", type=int, default=None, help="GRPOTrainer steps timed (default: --steps)")
     ap.add_argument("--no-trl", action="store_true", help="skip the TRL comparison")
+    ap.add_argument("--trl-bf16", choices=["auto", "on", "off"], default="auto",
+                    help="TRL's bf16 mixed precision; auto: on exactly when Mentor's update autocasts to bf16")
     ap.add_argument("--skip-naive", action="store_true", help="skip the naive step and the sampler comparison")
     args = ap.parse_args()
 
@@ -209,7 +211,7 @@ def main() -> None:
             trl_times = trl_step_times(
                 model, tokenizer, texts, steps=args.trl_steps or args.steps, group_size=cfg.sampling.group_size,
                 max_new_tokens=cfg.sampling.max_new_tokens, lr=cfg.optim.lr, temperature=cfg.sampling.temperature,
-                threads=threads, bf16=autocast)
+                threads=threads, bf16=autocast if args.trl_bf16 == "auto" else args.trl_bf16 == "on")
     print(f"numerics: sampling {sample_dtype}, update autocast {'bf16' if autocast else 'off'}")
     med = statistics.median(totals)
     if naive is not None and ours is not None and theirs is not None:
@@ -222,7 +224,7 @@ def main() -> None:
 
         trl_med = statistics.median(trl_times)
         print(f"TRL {trl.__version__} GRPOTrainer steps: {', '.join(f'{t:.2f}s' for t in trl_times)} "
-              f"(threads {threads}, bf16 {'on' if autocast else 'off'})")
+              f"(threads {threads}, bf16 {args.trl_bf16 if args.trl_bf16 != 'auto' else 'on' if autocast else 'off'})")
         print(f"median Mentor step {med:.2f}s; median TRL GRPOTrainer step {trl_med:.2f}s; "
               f"Mentor is x{trl_med / med:.2f} faster (target >= 1.5: {'met' if trl_med / med >= 1.5 else 'NOT met'})")
 
