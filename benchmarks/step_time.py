@@ -8,7 +8,7 @@ group a signal (so neither side skips its update), no KL reference (Mentor's def
 generation, activation checkpointing off (TRL's default is on: slower, to save GPU memory). TRL gets bf16
 mixed precision exactly when Mentor's update autocasts to bf16.
 
-    python benchmarks/step_time.py [--steps 3] [--model smollm2-135m] [--trl-steps 3 | --no-trl]
+    python benchmarks/step_time.py [--steps 3] [--model smollm2-135m] [--trl-steps 3 | --no-trl] [--trl-bf16 off]
 
 TRL is the `[trl]` extra: pip install 'mentor-rl[trl]'.
 """
@@ -16,10 +16,12 @@ TRL is the `[trl]` extra: pip install 'mentor-rl[trl]'.
 from __future__ import annotations
 
 import argparse
-import copy
+import contextlib
+import gc
 import statistics
 import tempfile
 import time
+from pathlib import Path
 
 import torch
 
@@ -120,7 +122,11 @@ def trl_step_times(model, tokenizer, prompts: list[str], *, steps: int, group_si
     timer = Timer()
     with tempfile.TemporaryDirectory() as out:
         args = GRPOConfig(
-            output_dir=out, per_device_train_batch_size=per_step * group_size, num_generations=group_size,
+            # one optimiser step over all per_step x group_size completions, generated in one batch, the
+            # loss taken one group at a time (as Mentor's update does): full-vocabulary logits of 32
+            # sequences at once took 10 GB and were killed for memory
+            output_dir=out, per_device_train_batch_size=group_size, gradient_accumulation_steps=per_step,
+            steps_per_generation=per_step, num_generations=group_size,
             max_completion_length=max_new_tokens, max_steps=steps + 1, learning_rate=lr, temperature=temperature,
             top_k=0, top_p=1.0, beta=0.0, num_iterations=1, shuffle_dataset=False, use_cpu=True, bf16=bf16,
             report_to="none", save_strategy="no", logging_steps=10_000, disable_dropout=True, seed=0,
@@ -135,6 +141,18 @@ def trl_step_times(model, tokenizer, prompts: list[str], *, steps: int, group_si
     return timer.times[1:]
 
 
+def _release_freed_memory() -> None:
+    """Hand freed heap pages back to the OS (glibc keeps them otherwise), so TRL's phase does not sit
+    on top of Mentor's high-water mark."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if name:
+        with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
+            ctypes.CDLL(name).malloc_trim(0)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--steps", type=int, default=3)
@@ -142,6 +160,8 @@ def main() -> None:
     ap.add_argument("--model", default=None, help="model.name (default: the config's, the bundled smollm2-135m)")
     ap.add_argument("--trl-steps", type=int, default=None, help="GRPOTrainer steps timed (default: --steps)")
     ap.add_argument("--no-trl", action="store_true", help="skip the TRL comparison")
+    ap.add_argument("--trl-bf16", choices=["auto", "on", "off"], default="auto",
+                    help="TRL's bf16 mixed precision; auto: on exactly when Mentor's update autocasts to bf16")
     ap.add_argument("--skip-naive", action="store_true", help="skip the naive step and the sampler comparison")
     args = ap.parse_args()
 
@@ -156,7 +176,9 @@ def main() -> None:
                       args.preset)
     with tempfile.TemporaryDirectory() as tmp:
         run = build_run(cfg, tmp)
-        initial = None if args.no_trl else copy.deepcopy(run.policy.model)  # TRL starts from the same weights
+        # TRL starts from the same weights: kept on disk, not as a second model in memory
+        initial = Path(tmp) / "initial.pt"
+        torch.save(run.policy.model.state_dict(), initial)
         threads = torch.get_num_threads()
         run.teacher.credit = _AlwaysSignal(run.teacher.credit)
         print(f"threads {torch.get_num_threads()}  model {cfg.model.name}  "
@@ -177,16 +199,23 @@ def main() -> None:
         if not args.skip_naive:
             naive = naive_step(run.policy, prompts, cfg.sampling.max_new_tokens)
             ours, theirs = sampling_times(run.policy, prompts, cfg.sampling.max_new_tokens)
-        trl_times: list[float] = []
-        if initial is not None:
-            texts = [user_text(cfg.prompt, cfg.reward.answer_prefix, t.prompt)
-                     for t in run.teacher.pool[: cfg.sampling.tasks_per_step]]
-            trl_times = trl_step_times(
-                initial, copy.deepcopy(run.policy.tokenizer), texts, steps=args.trl_steps or args.steps,
-                group_size=cfg.sampling.group_size, max_new_tokens=cfg.sampling.max_new_tokens, lr=cfg.optim.lr,
-                temperature=cfg.sampling.temperature, threads=threads, bf16=bool(run.policy.autocast))
         run.store.close()
-    print(f"numerics: sampling {run.policy.sample_dtype}, update autocast {'bf16' if run.policy.autocast else 'off'}")
+        sample_dtype, autocast = run.policy.sample_dtype, bool(run.policy.autocast)
+        texts = [user_text(cfg.prompt, cfg.reward.answer_prefix, t.prompt)
+                 for t in run.teacher.pool[: cfg.sampling.tasks_per_step]]
+        tokenizer, model = run.policy.tokenizer, run.policy.model
+        del run  # Mentor's sampler copy, optimiser state and graphs leave memory before TRL's arrive
+        gc.collect()
+        _release_freed_memory()
+        trl_times: list[float] = []
+        if not args.no_trl:
+            model.load_state_dict(torch.load(initial, weights_only=True))
+            model.zero_grad(set_to_none=True)
+            trl_times = trl_step_times(
+                model, tokenizer, texts, steps=args.trl_steps or args.steps, group_size=cfg.sampling.group_size,
+                max_new_tokens=cfg.sampling.max_new_tokens, lr=cfg.optim.lr, temperature=cfg.sampling.temperature,
+                threads=threads, bf16=autocast if args.trl_bf16 == "auto" else args.trl_bf16 == "on")
+    print(f"numerics: sampling {sample_dtype}, update autocast {'bf16' if autocast else 'off'}")
     med = statistics.median(totals)
     if naive is not None and ours is not None and theirs is not None:
         print(f"sampling {len(prompts)} attempts: Mentor's decoder {ours:.2f}s; transformers generate {theirs:.2f}s; "
@@ -198,7 +227,7 @@ def main() -> None:
 
         trl_med = statistics.median(trl_times)
         print(f"TRL {trl.__version__} GRPOTrainer steps: {', '.join(f'{t:.2f}s' for t in trl_times)} "
-              f"(threads {threads}, bf16 {'on' if run.policy.autocast else 'off'})")
+              f"(threads {threads}, bf16 {args.trl_bf16 if args.trl_bf16 != 'auto' else 'on' if autocast else 'off'})")
         print(f"median Mentor step {med:.2f}s; median TRL GRPOTrainer step {trl_med:.2f}s; "
               f"Mentor is x{trl_med / med:.2f} faster (target >= 1.5: {'met' if trl_med / med >= 1.5 else 'NOT met'})")
 
