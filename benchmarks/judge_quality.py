@@ -3,6 +3,9 @@ grammar-constrained and probability-weighted decoding.
 
     OMP_NUM_THREADS=1 python benchmarks/judge_quality.py --n 60
     OMP_NUM_THREADS=1 python benchmarks/judge_quality.py --n 24 --modes constrained   # a quick look
+    python benchmarks/judge_quality.py --modes server,server-free --url http://127.0.0.1:8765/v1 --model smollm2
+        # the same set through an OpenAI-compatible server (e.g. vLLM serving the bundled model), with
+        # and without response_format
 
 The set: reasoning-gym tasks from ten datasets, with right and wrong attempts in six answer styles
 (terse, working, steps, chatty, hedged, markdown), balanced 50/50; the label is the dataset's own
@@ -95,9 +98,17 @@ def boot(values: list[Any], stat: Any, n_boot: int = 1000, seed: int = 0) -> tup
     return float(point), float(np.percentile(reps, 2.5)), float(np.percentile(reps, 97.5))
 
 
-def run_mode(mode: str, items: list[tuple[Any, str, int, str]], model: Any, tok: Any) -> dict[str, Any]:
+def run_mode(mode: str, items: list[tuple[Any, str, int, str]], model: Any, tok: Any,
+             url: str | None = None, server_model: str = "smollm2") -> dict[str, Any]:
     bundle = compile_rubric(parse_rubric(RUBRIC))
-    judge = TransformersJudge(model, tok, model_name="SmolLM2-135M-Instruct", decoding=mode, batch_size=8)
+    judge: Any
+    if mode.startswith("server"):
+        from mentor.grade import OpenAICompatibleJudge
+
+        judge = OpenAICompatibleJudge(str(url), server_model, timeout_s=120, max_concurrency=4,
+                                      structured=mode == "server")
+    else:
+        judge = TransformersJudge(model, tok, model_name="SmolLM2-135M-Instruct", decoding=mode, batch_size=8)
     grader = Grader(bundle, judge)
     t0 = time.perf_counter()
     results = grader.grade_many([(t, x) for t, x, _, _ in items])
@@ -117,7 +128,7 @@ def run_mode(mode: str, items: list[tuple[Any, str, int, str]], model: Any, tok:
         return sum(1 for r in rs if int(r["score"] >= 0.5) == r["label"]) / len(rs) if rs else float("nan")
 
     return {
-        "mode": mode, "n": len(rows), "seconds_per_verdict": secs / max(1, judge.usage.calls),
+        "mode": mode, "n": len(rows), "seconds_per_verdict": secs / max(1, len(rows)),
         "valid": boot(rows, lambda rs: sum(r["valid"] for r in rs) / len(rs)),
         "scorable": boot(rows, lambda rs: sum(r["score"] is not None for r in rs) / len(rs)),
         "accuracy_all": boot(rows, acc_all),
@@ -141,13 +152,16 @@ def main() -> None:
     ap.add_argument("--modes", default="free,constrained,probability")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", default=None, help="also write the results here")
+    ap.add_argument("--url", default=None, help="OpenAI-compatible base URL for the server modes")
+    ap.add_argument("--model", default="smollm2", help="model name on that server")
     args = ap.parse_args()
     torch.set_num_threads(1)
     items = labelled_set(args.n, args.seed)
-    model, tok = load_bundled(torch.float32)
+    modes = args.modes.split(",")
+    model, tok = (None, None) if all(m.startswith("server") for m in modes) else load_bundled(torch.float32)
     out = []
-    for mode in args.modes.split(","):
-        r = run_mode(mode, items, model, tok)
+    for mode in modes:
+        r = run_mode(mode, items, model, tok, args.url, args.model)
         out.append(r)
 
         def f(key: str, r: dict[str, Any] = r) -> str:

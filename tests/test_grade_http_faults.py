@@ -52,7 +52,10 @@ def test_schema_only_server_scores_every_attempt_when_asked_for_the_schema() -> 
         assert [r.grade.score for r in results] == [1.0] * 6
         rf = srv.requests[0]["response_format"]
         assert rf["type"] == "json_schema" and rf["json_schema"]["strict"] is True
-        assert rf["json_schema"]["schema"] == VERDICT_SCHEMA and rf["json_schema"]["name"]
+        schema = rf["json_schema"]["schema"]  # VERDICT_SCHEMA specialised to the rubric
+        first = schema["properties"]["criteria"]["prefixItems"][0]["anyOf"][0]["properties"]
+        assert first["name"] == {"const": "mechanism"} and rf["json_schema"]["name"]
+        assert set(schema["properties"]) == set(VERDICT_SCHEMA["properties"])
     # the same server, asked without the schema, answers in prose: the fake is faithful
     with FakeJudgeServer(schema_only=True) as srv:
         g = Grader(_bundle(), _judge(srv, structured=False)).grade(TASK, ATTEMPT)

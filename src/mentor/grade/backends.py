@@ -409,7 +409,8 @@ class OpenAICompatibleJudge:
     library (waits, stops and predicates as composable values), and `anyio.fail_after` is a
     wall-clock deadline that cancels a request wherever it is blocked, headers or body.
 
-    - Structured output: a request that carries a JSON schema (the grader's verdicts do) is sent with
+    - Structured output: a request that carries a JSON schema (the grader's verdicts do: the verdict
+      schema specialised to the rubric, `judge.request_schema`) is sent with
       `response_format: {type: json_schema, json_schema: {name, schema, strict: true}}`, the form
       OpenAI, vLLM and SGLang accept. A server that refuses the field with a 400/422 is asked again
       without it, once, and never sent it again (`structured` turns False).

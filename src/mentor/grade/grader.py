@@ -28,7 +28,6 @@ from mentor.grade.bundle import Bundle, load_any
 from mentor.grade.checks import CHECKS
 from mentor.grade.defences import substance
 from mentor.grade.judge import (
-    VERDICT_SCHEMA,
     CriterionVote,
     JudgeRequest,
     ParsedOutput,
@@ -37,6 +36,7 @@ from mentor.grade.judge import (
     messages_hash,
     parse_output,
     render_messages,
+    request_schema,
 )
 from mentor.grade.rubric import Criterion, scale_levels
 from mentor.grade.screens import run_screens
@@ -180,9 +180,10 @@ class Grader:
                              fix="pass judge=... to load_grader, or --judge local|openai on the CLI")
         messages = render_messages(self.bundle, it.task, view)
         h = messages_hash(messages)
+        schema = request_schema(view, r.judge.max_new_tokens)
         for k in range(r.judge.samples):
             req = JudgeRequest(messages, h, k, 0, r.judge.temperature, r.judge.max_new_tokens, view,
-                               schema=VERDICT_SCHEMA)
+                               schema=schema)
             cached = self.cache.get(self._key(req)) if self.cache is not None else None
             if cached is not None:
                 try:

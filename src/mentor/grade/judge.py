@@ -168,6 +168,20 @@ def build_view(bundle: Bundle, text: str, *, defences: bool) -> JudgeView:
     return JudgeView(shown, tuple(flags), criterion_infos(bundle), defences)
 
 
+def request_schema(view: JudgeView, max_new_tokens: int) -> dict[str, Any]:
+    """The schema a judge's reply to this view must satisfy, sent to servers as `response_format`:
+    `VERDICT_SCHEMA` specialised to the rubric (criteria in order with `const` names, verdicts as
+    enums of their scales, quotes copied from the shown sentences; see
+    `constrained.verdict_schema_for`). Every instance also satisfies `VERDICT_SCHEMA`."""
+    from mentor.grade.constrained import verdict_schema_for
+
+    crit = [(c.name, c.lo, c.hi) for c in view.criteria]
+    quotable = [(i, s) for i, (s, w) in enumerate(zip(view.sentences, view.withheld, strict=True), 1)
+                if not w and len(s.strip()) >= 8]
+    # ~3 characters per token: a rough budget for a server's tokenizer, which we cannot see
+    return verdict_schema_for(crit, quotable, max_new_tokens * 3)
+
+
 def render_messages(bundle: Bundle, task: Task, view: JudgeView) -> tuple[dict[str, str], ...]:
     system_t, user_t = bundle.judge_prompt.split("=== USER ===\n", 1)
     criteria = "\n".join(
