@@ -6,18 +6,13 @@ Loop-facing API: `load_grader(rubric_or_bundle, judge=...)` -> `Grader`; `Grader
 
 from mentor.grade.answer import VERIFIERS, answer_grade, extract_answer, register_verifier
 from mentor.grade.attacks import AttackReport, run_attack_suite
-from mentor.grade.backends import (
-    JudgeBackend,
-    JudgeCache,
-    OpenAICompatibleJudge,
-    ScriptedJudge,
-    TransformersJudge,
-    make_judge,
-)
+from mentor.grade.backends import JudgeCache, OpenAICompatibleJudge, ScriptedJudge, make_judge
 from mentor.grade.bundle import Bundle, compile_rubric, load_bundle, lock_rubric
 from mentor.grade.calibrate import Calibration, agreement, calibration_report, fit_calibration
 from mentor.grade.checks import CHECKS, register_check, run_check
 from mentor.grade.grader import Grader, GradeResult, load_grader
+from mentor.grade.judge_io import JudgeBackend
+from mentor.grade.local_judge import TransformersJudge
 from mentor.grade.rubric import Rubric, load_rubric, parse_rubric
 
 __all__ = [

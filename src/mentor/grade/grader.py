@@ -23,7 +23,7 @@ from typing import Any
 
 from mentor.errors import JudgeError, RubricError, VerifierError
 from mentor.grade.answer import extract_answer
-from mentor.grade.backends import JudgeBackend, JudgeCache, judge_identity
+from mentor.grade.backends import JudgeCache
 from mentor.grade.bundle import Bundle, load_any
 from mentor.grade.checks import CHECKS
 from mentor.grade.defences import substance
@@ -38,6 +38,7 @@ from mentor.grade.judge import (
     render_messages,
     request_schema,
 )
+from mentor.grade.judge_io import JudgeBackend, judge_identity
 from mentor.grade.rubric import Criterion, scale_levels
 from mentor.grade.screens import run_screens
 from mentor.types import Grade, Task, Verdict
