@@ -85,7 +85,8 @@ class SamplingConfig(_Strict):
 
 
 class OptimConfig(_Strict):
-    steps: int = Field(default=30, ge=0, le=1_000_000, description="Training steps.")
+    steps: int = Field(default=12, ge=0, le=1_000_000, description="Training steps (the default stops where the "
+                                                                     "teacher's learning curve flattens).")
     rollout_budget: int | None = Field(
         default=None, ge=1, le=10**12, description="Stop once this many attempts were sampled (rescue re-rolls included), "
                                         "even before `steps`: how `mentor compare` matches budgets.")
@@ -108,7 +109,7 @@ class RewardConfig(_Strict):
 
 
 class EvalConfig(_Strict):
-    every: int = Field(default=10, ge=1, description="Held-out evaluation every this many steps (and at the end).")
+    every: int = Field(default=6, ge=1, description="Held-out evaluation every this many steps (and at the end).")
     size: int | None = Field(default=None, ge=1, le=100_000, description="Held-out tasks per evaluation; all when unset.")
     pass_k: int = Field(default=4, ge=1, le=1024, description="k of the final pass@k.")
     bootstrap: int = Field(default=1000, ge=100, le=1_000_000, description="Bootstrap resamples for intervals.")
