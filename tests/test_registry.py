@@ -73,3 +73,6 @@ def test_every_builtin_registry_validates_its_defaults():
         for name in r.names():
             if name != "regex":  # the regex segmenter requires its pattern
                 assert isinstance(r.defaults(name), dict)
+    from mentor.grade.checks import CHECKS
+
+    assert isinstance(CHECKS, Registry) and "python_tests" in CHECKS and "answer" in CHECKS.names()

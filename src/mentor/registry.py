@@ -50,19 +50,26 @@ class Registry(Generic[T]):
         self.config_key = config_key  # where its {name, args} sits in the config, for error messages
         self._entries: dict[str, Entry] = {}
 
-    def add(self, name: str, factory: Callable[..., T], *, context: tuple[str, ...] = ()) -> None:
+    def add(self, name: str, factory: Callable[..., T], *, context: tuple[str, ...] = (),
+            args: type[BaseModel] | None = None) -> None:
+        """Register `factory` under `name`. Its arguments' model is derived from its keyword parameters,
+        unless `args` gives one (a model with validators of its own, as rubric checks have)."""
         if name in self._entries:
             raise ValueError(f"{self.kind} '{name}' is already registered")
-        self._entries[name] = Entry(name, factory, _args_model(name, factory, context), context)
+        self._entries[name] = Entry(name, factory, args or _args_model(name, factory, context), context)
 
-    def register(self, name: str, *, context: tuple[str, ...] = ()) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    def register(self, name: str, *, context: tuple[str, ...] = (),
+                 args: type[BaseModel] | None = None) -> Callable[[Callable[..., T]], Callable[..., T]]:
         """Decorator form of `add`, for users' own plug-ins."""
 
         def deco(factory: Callable[..., T]) -> Callable[..., T]:
-            self.add(name, factory, context=context)
+            self.add(name, factory, context=context, args=args)
             return factory
 
         return deco
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
 
     def names(self) -> list[str]:
         return sorted(self._entries)

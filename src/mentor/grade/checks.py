@@ -17,13 +17,13 @@ import json
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from mentor.errors import RubricError, VerifierError
 from mentor.grade.answer import as_number, extract_answer, get_verifier, normalise
+from mentor.registry import Registry
 from mentor.types import Task, Verdict
 
 
@@ -35,47 +35,35 @@ class _Args(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-@dataclass(frozen=True)
-class CheckEntry:
-    name: str
-    fn: Check
-    args_model: type[_Args]
-
-
-CHECKS: dict[str, CheckEntry] = {}
+# The same registry mechanism as every other plug-in point; a check is a function called with the task,
+# the text and its validated arguments, and its argument model carries validators of its own.
+CHECKS: Registry[Verdict] = Registry("check", "criteria[].check")
 
 
 def register_check(name: str, args: type[_Args]) -> Callable[[Check], Check]:
     """Register a check under `name` with its argument model. Explicit: registration happens where the
     check is defined, never by scanning subclasses or modules."""
-
-    def deco(fn: Check) -> Check:
-        if name in CHECKS:
-            raise ValueError(f"check '{name}' is already registered")
-        CHECKS[name] = CheckEntry(name, fn, args)
-        return fn
-
-    return deco
+    return CHECKS.register(name, args=args)
 
 
 def validate_check_args(name: str, args: dict[str, Any], *, where: str) -> dict[str, Any]:
     """The check's arguments as validated plain data; `RubricError` naming the argument otherwise."""
-    entry = CHECKS.get(name)
-    if entry is None:
-        near = difflib.get_close_matches(name, CHECKS, n=1)
+    if name not in CHECKS:
+        near = difflib.get_close_matches(name, CHECKS.names(), n=1)
         raise RubricError(f"unknown check '{name}'" + (f"; did you mean '{near[0]}'?" if near else ""),
-                          where=where, fix=f"use one of: {', '.join(sorted(CHECKS))}")
+                          where=where, fix=f"use one of: {', '.join(CHECKS.names())}")
+    args_model = CHECKS.entry(name).args
     try:
-        model = entry.args_model.model_validate(args)
+        model = args_model.model_validate(args)
     except ValidationError as exc:
         msgs = []
         for err in exc.errors():
             key = ".".join(str(p) for p in err["loc"])
             if err["type"] == "extra_forbidden":
-                near = difflib.get_close_matches(str(err["loc"][-1]), entry.args_model.model_fields, n=1)
+                near = difflib.get_close_matches(str(err["loc"][-1]), args_model.model_fields, n=1)
                 msgs.append(f"unknown argument 'args.{key}' for check '{name}'"
                             + (f"; did you mean '{near[0]}'?" if near else
-                               f"; valid: {', '.join(entry.args_model.model_fields)}"))
+                               f"; valid: {', '.join(args_model.model_fields)}"))
             else:
                 msgs.append(f"args.{key}: {err['msg']}")
         raise RubricError("; ".join(msgs), where=where, fix="correct the check's args") from None
@@ -83,10 +71,9 @@ def validate_check_args(name: str, args: dict[str, Any], *, where: str) -> dict[
 
 
 def run_check(name: str, task: Task, text: str, args: dict[str, Any]) -> Verdict:
-    entry = CHECKS.get(name)
-    if entry is None:
-        raise VerifierError(f"unknown check '{name}'", fix=f"use one of: {', '.join(sorted(CHECKS))}")
-    return entry.fn(task, text, **args)
+    if name not in CHECKS:
+        raise VerifierError(f"unknown check '{name}'", fix=f"use one of: {', '.join(CHECKS.names())}")
+    return CHECKS.entry(name).factory(task, text, **args)
 
 
 def _reference(task: Task, given: str | None, check: str) -> str:

@@ -143,7 +143,7 @@ class Grader:
     def _run_checks(self, it: _Item) -> None:
         for crit, name, args in self._checks:
             try:
-                v = CHECKS[name].fn(it.task, it.text, **args)
+                v = CHECKS.entry(name).factory(it.task, it.text, **args)
             except VerifierError as exc:
                 it.final = self._unscorable(f"check '{crit.name}' failed: {exc.message}")
                 return
