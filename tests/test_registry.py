@@ -63,12 +63,9 @@ def test_users_register_their_own_plugins_once():
 
 def test_every_builtin_registry_validates_its_defaults():
     from mentor.tasks import TASK_SOURCES
-    from mentor.teacher.budget import BUDGETS
-    from mentor.teacher.credit import ASSIGNERS, CRITICS, SEGMENTERS, STEP_REWARDS
-    from mentor.teacher.hints import HINT_SOURCES, SCHEDULES
-    from mentor.teacher.selectors import SELECTORS
+    from mentor.teacher import REGISTRIES
 
-    for r in (TASK_SOURCES, SELECTORS, BUDGETS, SCHEDULES, HINT_SOURCES, ASSIGNERS, CRITICS, SEGMENTERS, STEP_REWARDS):
+    for r in (TASK_SOURCES, *REGISTRIES):
         assert isinstance(r, Registry)
         for name in r.names():
             if name != "regex":  # the regex segmenter requires its pattern

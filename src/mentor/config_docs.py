@@ -49,14 +49,11 @@ def _section(model: type[BaseModel], prefix: str, lines: list[str]) -> None:
 
 
 def _plugins(lines: list[str]) -> None:
-    from mentor.teacher.budget import BUDGETS
-    from mentor.teacher.credit import ASSIGNERS, CRITICS, SEGMENTERS, STEP_REWARDS
-    from mentor.teacher.hints import HINT_SOURCES, SCHEDULES
-    from mentor.teacher.selectors import SELECTORS
+    from mentor.teacher import REGISTRIES
 
     lines.append("\n## Plug-ins\n\nEach is `{name: ..., args: {...}}`; these are the names and their arguments "
                  "with defaults.\n")
-    for registry in (SELECTORS, BUDGETS, SCHEDULES, HINT_SOURCES, ASSIGNERS, SEGMENTERS, CRITICS, STEP_REWARDS):
+    for registry in REGISTRIES:
         lines.append(f"\n### `{registry.config_key}` ({registry.kind})\n")
         for name in registry.names():
             entry = registry.entry(name)
@@ -75,15 +72,12 @@ def config_reference() -> str:
 
 def count_knobs() -> dict[str, int]:
     """User-facing settings: typed config fields (leaves) and plug-in arguments."""
-    from mentor.teacher.budget import BUDGETS
-    from mentor.teacher.credit import ASSIGNERS, CRITICS, SEGMENTERS, STEP_REWARDS
-    from mentor.teacher.hints import HINT_SOURCES, SCHEDULES
-    from mentor.teacher.selectors import SELECTORS
+    from mentor.teacher import REGISTRIES
 
     lines: list[str] = []
     _section(RunConfig, "", lines)
     fields = sum(1 for ln in lines if ln.startswith("| `"))
     # an argument that several entries of one registry share (the critic backends' url, model, ...) is one knob
     args = {r.kind: len({a for n in r.names() for a in r.entry(n).args.model_fields})
-            for r in (SELECTORS, BUDGETS, SCHEDULES, HINT_SOURCES, ASSIGNERS, SEGMENTERS, CRITICS, STEP_REWARDS)}
+            for r in REGISTRIES}
     return {"config_fields": fields, "plugin_args": sum(args.values()), **{f"args:{k}": v for k, v in args.items()}}

@@ -16,7 +16,10 @@ from mentor.teacher.selectors import SELECTORS, SelectorContext
 from mentor.teacher.teacher import GroupPlan, Teacher
 from mentor.types import Task
 
-__all__ = ["GroupPlan", "Teacher", "build_teacher", "check_plugins"]
+__all__ = ["REGISTRIES", "GroupPlan", "Teacher", "build_teacher", "check_plugins"]
+
+# every plug-in point of the teacher, in the order the config reference lists them
+REGISTRIES = (SELECTORS, BUDGETS, SCHEDULES, HINT_SOURCES, ASSIGNERS, SEGMENTERS, CRITICS, STEP_REWARDS)
 
 
 def build_teacher(cfg: RunConfig, pool: Sequence[Task]) -> Teacher:

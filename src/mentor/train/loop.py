@@ -64,7 +64,8 @@ def train_step(run: Run, step: int) -> dict[str, Any]:
     with clock("hints"):  # groups that failed entirely get guided re-rolls, which join the group
         rescue = teacher.rescue(rollouts, rng, budget_left(run))
         rollouts = _by_group(rollouts + grade(run, sample(run, rescue)))
-        no_hint = {r.task.id: tuple(prompt_ids(run.policy, cfg, r.task)) for r in rollouts}
+        tasks = {r.task.id: r.task for r in rollouts}  # the no-hint prompt once per task, not per attempt
+        no_hint = {tid: tuple(prompt_ids(run.policy, cfg, t)) for tid, t in tasks.items()}
         reliance = measure_reliance(run.policy, rollouts, no_hint, cfg.sampling.temperature)
     with clock("credit"):  # token-level advantages, at store precision
         rollouts, credit_info = teacher.advantages(

@@ -45,7 +45,7 @@ def build_run(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False) -> R
     else:
         pool, heldout = load_task_mix(cfg.tasks, cfg.seed)
         teacher = build_teacher(cfg, pool)  # a plug-in that cannot be built leaves no run directory behind
-        plugins = {"selector": cfg.curriculum.selector.model_dump(), "budget": _dump(cfg.curriculum.budget),
+        plugins = {"selector": cfg.curriculum.selector.model_dump(), "budget": cfg.curriculum.budget and cfg.curriculum.budget.model_dump(),
                    "hints": {"schedule": cfg.hints.schedule.model_dump(), "source": cfg.hints.source.model_dump()},
                    "credit": cfg.credit.assigner.model_dump(), "reward": cfg.reward.model_dump()}
         store = RunStore.create(run_dir, json.dumps(cfg.model_dump(mode="json"), sort_keys=True), cfg.hash(),
@@ -63,10 +63,6 @@ def build_run(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False) -> R
         reference.model.requires_grad_(False)
     return Run(cfg=cfg, run_dir=run_dir, store=store, policy=policy, optimizer=optimizer, teacher=teacher,
                heldout=heldout, grade=grade, reference=reference)
-
-
-def _dump(spec: object) -> object:
-    return None if spec is None else spec.model_dump()  # type: ignore[attr-defined]
 
 
 def build_grader(cfg: RunConfig) -> GradeFn:
