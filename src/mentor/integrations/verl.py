@@ -1,46 +1,45 @@
-"""Mentor's grading as a verl custom reward function, and the data rows verl trains on.
+"""Mentor inside verl 0.9.x: the reward function, the data rows, and where the rest lives.
 
-verl loads a reward function from `reward.custom_reward_function.{path,name,reward_kwargs}` (older
-releases: top-level `custom_reward_function`) and calls it once per response as
-`compute_score(data_source=, solution_str=, ground_truth=, extra_info=)`, merging the configured
-`reward_kwargs` in as keyword arguments (verl/trainer/ppo/reward.py `get_custom_reward_fn`). It takes
-a float, or a dict whose "score" is the reward and whose other keys are kept per sample as
-`reward_extra_info` (reward managers `naive`/`batch`); the keys of the batch's first sample are read
-from every sample, so every return here has the same keys. The `batch` reward manager calls one
-function with plural arguments instead: that is `compute_score_batch`.
+- **Reward** (this module): `compute_score`, an `async` function verl's reward loop loads with
+  `reward.custom_reward_function.path=pkg://mentor.integrations.verl` and `name=compute_score`;
+  `reward_kwargs` configure it (`rubric`, `answer_prefix`, `judge`, `on_unscorable`, `deadline_s`).
+  `make_compute_score(...)` builds the same scorer from Python, for a reward file of your own.
+- **Advantages**: `mentor.integrations.verl_advantage` (`algorithm.adv_estimator=mentor_grpo`).
+- **Task selection**: `mentor.integrations.verl_tasks` (`data.custom_cls`, a Mentor selector).
+- **Data**: `to_verl_rows` / `write_verl_dataset` (below) write what verl's `RLHFDataset` reads.
 
-**verl has no "unscorable" value.** `None` fails when verl builds its reward tensor
-(`torch.tensor(scores)` in reward_loop.py), and NaN is accepted but poisons the mean and standard
-deviation of the whole GRPO group. So by default a grader failure raises (`on_unscorable="raise"`):
-training stops with the reason instead of learning from a made-up score. `on_unscorable=<float>`
-opts into a fixed fallback reward instead; it is then flagged `mentor_unscorable=1` in the sample's
-extra info (validation logs its mean as `val-aux/<data_source>/mentor_unscorable/...`), but verl's
-group baseline still counts the fallback as a real score, which Mentor's own loop never does.
+How verl 0.9.1 calls a reward function (verl/trainer/ppo/reward.py `get_custom_reward_fn`,
+verl/experimental/reward_loop/reward_manager/naive.py): once per response, with keywords
+`data_source, solution_str, ground_truth, extra_info` and the configured `reward_kwargs` merged in;
+it awaits the call when the function is a coroutine function, and otherwise runs it in a thread.
+A dict return's "score" is the reward and every key is kept per sample as `reward_extra_info`, read
+with the first sample's keys (so every return here has the same keys).
 
-Point verl at it, either through a two-line file of your own (works with every verl release)::
+**Unscorable responses.** verl has no "no score" value: a `None` score fails when the reward loop
+builds its tensor (`new_tensor(scores)` in `RewardManagerBase.assemble_rm_scores`; the agent loop
+first drops `rm_scores` for the batch, then the trainer's fallback scoring fails on it). So
+`on_unscorable` chooses, explicitly:
 
-    # mentor_reward.py
-    from mentor.integrations.verl import make_compute_score
-    compute_score = make_compute_score(rubric="/abs/path/rubric.yaml")   # or no rubric: answer grading
+- `"nan"` (default): the score is NaN and `mentor_unscorable` is 1. `mentor_grpo` reads NaN as
+  unscorable: out of the group baseline, zero advantage. verl's own `grpo` would turn the whole
+  group's advantages to NaN, so use NaN only with a Mentor estimator. Step metrics that average raw
+  scores (`critic/score/mean`) show NaN for a step that had one; `mentor_unscorable` counts them.
+- `"raise"`: stop training with the grader's reason.
+- a number: an explicit fallback reward, flagged `mentor_unscorable=1`, which every estimator trains
+  on as if it were a real score.
 
-    reward.custom_reward_function.path=mentor_reward.py reward.custom_reward_function.name=compute_score
-
-or, on verl releases whose loader understands `pkg://` module paths, at this module directly, with
-Mentor's options as `reward_kwargs` (`rubric`, `answer_prefix`, `judge`, `on_unscorable`)::
-
-    reward.custom_reward_function.path=pkg://mentor.integrations.verl
-    reward.custom_reward_function.name=compute_score
-    +reward.custom_reward_function.reward_kwargs.rubric=/abs/path/rubric.yaml
-
-Not available through this adapter: Mentor's curriculum, hints and step-level credit (docs/integrations.md).
+Never a silent 0. With `reward.reward_manager.name=rate_limited` keep `"nan"`: that manager turns an
+exception or its own timeout (`reward.timeout`, default 300 s) into a reward of 0.0, so set
+`deadline_s` below that timeout and Mentor reports a slow judge as unscorable instead.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -61,12 +60,12 @@ from mentor.integrations import (
     resolve_grader,
     task_from_row,
 )
-from mentor.types import Task
+from mentor.types import Grade, Task
 
 __all__ = [
+    "UNSCORABLE_KEY",
     "VerlScorer",
     "compute_score",
-    "compute_score_batch",
     "make_compute_score",
     "to_verl_rows",
     "write_verl_dataset",
@@ -76,16 +75,30 @@ __all__ = [
 # (reward_loop reward managers). They are accepted and ignored; any other unknown keyword is a typo
 # in `reward_kwargs` and is refused.
 VERL_CALL_KWARGS = frozenset({"reward_router_address", "reward_model_tokenizer"})
+# The per-sample flag in verl's reward_extra_info: 1.0 when Mentor could not score the response.
+UNSCORABLE_KEY = "mentor_unscorable"
 # The keys of every dict returned to verl (it reads the first sample's keys from all samples).
-RESULT_KEYS = ("score", "mentor_unscorable")
+RESULT_KEYS = ("score", UNSCORABLE_KEY)
 
 
 def _check_on_unscorable(value: str | float) -> str | float:
-    if value == "raise":
-        return "raise"
+    if value in ("raise", "nan"):
+        return str(value)
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ConfigError(f"on_unscorable must be 'raise' or a finite number, not {value!r}",
-                          fix="'raise' stops training at a grader failure; a number is a flagged fallback reward")
+        raise ConfigError(f"on_unscorable must be 'nan', 'raise' or a finite number, not {value!r}",
+                          where="reward.custom_reward_function.reward_kwargs.on_unscorable",
+                          fix="'nan' (with algorithm.adv_estimator=mentor_grpo) leaves the response out of the "
+                              "baseline; 'raise' stops training; a number is a flagged fallback reward")
+    return float(value)
+
+
+def _check_deadline(value: float | None) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0 or not math.isfinite(value):
+        raise ConfigError(f"deadline_s must be a positive number of seconds, not {value!r}",
+                          where="reward.custom_reward_function.reward_kwargs.deadline_s",
+                          fix="e.g. 120, below reward.timeout when the rate_limited manager is used")
     return float(value)
 
 
@@ -93,58 +106,62 @@ def _check_call_kwargs(kwargs: Mapping[str, Any]) -> None:
     unknown = sorted(set(kwargs) - VERL_CALL_KWARGS)
     if unknown:
         raise ConfigError(f"unknown keyword argument(s) {unknown} for Mentor's compute_score",
-                          fix="reward_kwargs may set: rubric, answer_prefix, judge, on_unscorable")
+                          where="reward.custom_reward_function.reward_kwargs",
+                          fix="reward_kwargs may set: rubric, answer_prefix, judge, on_unscorable, deadline_s")
 
 
 class VerlScorer:
     """verl's `compute_score` contract backed by a Mentor grader. Build it with `make_compute_score`.
 
-    Calling it scores one response; `.batch(...)` is the plural contract of verl's `batch` reward
-    manager (one call per chunk, so a rubric's judge calls run together). `stats` counts what this
-    process graded; verl runs reward workers as separate processes, so across workers read the
-    `mentor_unscorable` extra info instead.
+    Calling it scores one response (synchronously: verl runs a plain function in a thread);
+    `await scorer.score_async(...)` does the same off the event loop, with the deadline. `stats`
+    counts what this process graded; verl runs reward workers as separate processes, so across
+    workers read the `mentor_unscorable` extra info instead.
     """
 
-    def __init__(self, grader: Any, *, answer_prefix: str, on_unscorable: str | float) -> None:
+    def __init__(self, grader: Any, *, answer_prefix: str, on_unscorable: str | float,
+                 deadline_s: float | None = None) -> None:
         self.__name__ = "compute_score"  # what verl's docs call it; shows in logs and reprs
         self.grader = grader
         self.answer_prefix = answer_prefix
         self.on_unscorable = _check_on_unscorable(on_unscorable)
+        self.deadline_s = _check_deadline(deadline_s)
         self.stats = RewardStats()
 
     def __call__(self, data_source: str, solution_str: str, ground_truth: Any,
                  extra_info: Mapping[str, Any] | None = None, **kwargs: Any) -> dict[str, float]:
         _check_call_kwargs(kwargs)
-        return self._score([data_source], [solution_str], [ground_truth], [extra_info])[0]
+        task = self._task(data_source, ground_truth, extra_info)
+        return self._result(task, self._grade(task, solution_str))
 
-    def batch(self, data_sources: Sequence[str], solution_strs: Sequence[str], ground_truths: Sequence[Any],
-              extra_infos: Sequence[Mapping[str, Any] | None] | None = None, **kwargs: Any) -> list[dict[str, float]]:
+    async def score_async(self, data_source: str, solution_str: str, ground_truth: Any,
+                          extra_info: Mapping[str, Any] | None = None, **kwargs: Any) -> dict[str, float]:
         _check_call_kwargs(kwargs)
-        infos = list(extra_infos) if extra_infos is not None else [None] * len(solution_strs)
-        if not len(data_sources) == len(solution_strs) == len(ground_truths) == len(infos):
-            raise TaskError("data_sources, solution_strs, ground_truths and extra_infos differ in length",
-                            fix="pass verl's batch arguments unchanged")
-        return self._score(list(data_sources), list(solution_strs), list(ground_truths), infos)
+        task = self._task(data_source, ground_truth, extra_info)
+        # Grading may call a judge over HTTP or run a sandbox: a thread keeps verl's event loop (which
+        # scores the rest of the batch concurrently) free.
+        work = asyncio.to_thread(self._grade, task, solution_str)
+        try:
+            grade = await (work if self.deadline_s is None else asyncio.wait_for(work, self.deadline_s))
+        except TimeoutError:
+            grade = Grade(score=None, unscorable_reason=f"grading took longer than deadline_s={self.deadline_s:g}")
+        return self._result(task, grade)
 
-    def _score(self, data_sources: list[str], solution_strs: list[str], ground_truths: list[Any],
-               extra_infos: list[Mapping[str, Any] | None]) -> list[dict[str, float]]:
-        items = [(self._task(ds, gt, info, i), text)
-                 for i, (ds, text, gt, info) in enumerate(zip(data_sources, solution_strs, ground_truths, extra_infos,
-                                                              strict=True))]
-        out = []
-        for (task, _), grade in zip(items, grade_attempts(self.grader, items, self.answer_prefix), strict=True):
-            self.stats.record(grade)
-            if grade.score is not None:
-                out.append({"score": float(grade.score), "mentor_unscorable": 0.0})
-            elif self.on_unscorable == "raise":
-                raise VerifierError(f"unscorable response for task {task.id}: {grade.unscorable_reason}",
-                                    fix="fix the grader, or set reward_kwargs.on_unscorable to a fallback "
-                                        "reward (flagged as mentor_unscorable, but trained on)")
-            else:
-                out.append({"score": float(self.on_unscorable), "mentor_unscorable": 1.0})
-        return out
+    def _grade(self, task: Task, text: str) -> Grade:
+        return grade_attempts(self.grader, [(task, text)], self.answer_prefix)[0]
 
-    def _task(self, data_source: str, ground_truth: Any, extra_info: Mapping[str, Any] | None, i: int) -> Task:
+    def _result(self, task: Task, grade: Grade) -> dict[str, float]:
+        self.stats.record(grade)
+        if grade.score is not None:
+            return {"score": float(grade.score), UNSCORABLE_KEY: 0.0}
+        if self.on_unscorable == "raise":
+            raise VerifierError(f"unscorable response for task {task.id}: {grade.unscorable_reason}",
+                                fix="fix the grader, or set reward_kwargs.on_unscorable to 'nan' (with "
+                                    "algorithm.adv_estimator=mentor_grpo)")
+        fallback = math.nan if self.on_unscorable == "nan" else float(self.on_unscorable)
+        return {"score": fallback, UNSCORABLE_KEY: 1.0}
+
+    def _task(self, data_source: str, ground_truth: Any, extra_info: Mapping[str, Any] | None) -> Task:
         info = dict(extra_info or {})
         if info.get(TASK_COLUMN) is not None:
             task = decode_task(info[TASK_COLUMN])
@@ -158,7 +175,7 @@ class VerlScorer:
         row = {k: v for k, v in info.items() if k not in REFERENCE_COLUMNS}
         row.update(ground_truth=ground_truth, data_source=data_source)
         question = info.get("question") if isinstance(info.get("question"), str) else ""
-        default_id = f"verl-{info.get('index', i)}"
+        default_id = f"verl-{info.get('index', 0)}"
         task = task_from_row(row, question, tasks=None, default_id=default_id)
         if task is not None:
             return task
@@ -170,19 +187,20 @@ class VerlScorer:
 
 def make_compute_score(rubric: Grader | Any | str | Path | Bundle | None = None, *,
                        answer_prefix: str = "Answer:", judge: JudgeBackend | None = None,
-                       on_unscorable: str | float = "raise") -> VerlScorer:
+                       on_unscorable: str | float = "nan", deadline_s: float | None = None) -> VerlScorer:
     """A verl `compute_score` grading with Mentor: answer grading when `rubric` is None, else the
     rubric (path, locked bundle, `Bundle`, or a ready grader; `judge=` for judge criteria).
 
-    `on_unscorable`: "raise" (default) stops training at a grader failure; a number is returned as a
-    fallback reward for that response, flagged with `mentor_unscorable=1` (module docstring).
+    `on_unscorable`: "nan" (default; pair with `mentor_grpo`), "raise", or a flagged fallback number
+    (module docstring). `deadline_s` bounds one response's grading in `score_async`.
     """
-    return VerlScorer(resolve_grader(rubric, judge), answer_prefix=answer_prefix, on_unscorable=on_unscorable)
+    return VerlScorer(resolve_grader(rubric, judge), answer_prefix=answer_prefix, on_unscorable=on_unscorable,
+                      deadline_s=deadline_s)
 
 
 @functools.lru_cache(maxsize=8)
 def _configured(rubric: str | None, answer_prefix: str, judge: tuple[tuple[str, Any], ...] | None,
-                on_unscorable: str | float) -> VerlScorer:
+                on_unscorable: str | float, deadline_s: float | None) -> VerlScorer:
     """One scorer per distinct `reward_kwargs`: verl calls the module function per response, and the
     rubric must be compiled (and a judge client opened) once, not per call. A cache, not state: the
     scorer is rebuilt identically from its arguments."""
@@ -192,36 +210,35 @@ def _configured(rubric: str | None, answer_prefix: str, judge: tuple[tuple[str, 
             backend = make_judge(**dict(judge))
         except TypeError as exc:
             raise ConfigError(f"bad judge settings {dict(judge)}: {exc}",
-                              fix="judge takes kind (local|openai), url, model, api_key, max_concurrency") from None
-    return make_compute_score(rubric, answer_prefix=answer_prefix, judge=backend, on_unscorable=on_unscorable)
+                              where="reward.custom_reward_function.reward_kwargs.judge",
+                              fix="judge takes kind (local|openai), url, model, api_key, max_concurrency, "
+                                  "timeout_s") from None
+    return make_compute_score(rubric, answer_prefix=answer_prefix, judge=backend, on_unscorable=on_unscorable,
+                              deadline_s=deadline_s)
 
 
-def _scorer_from_kwargs(rubric: str | Path | None, answer_prefix: str, judge: Mapping[str, Any] | None,
-                        on_unscorable: str | float) -> VerlScorer:
-    frozen_judge = None if judge is None else tuple(sorted(dict(judge).items()))
-    return _configured(None if rubric is None else str(rubric), answer_prefix, frozen_judge, on_unscorable)
+def _plain(value: Any) -> Any:
+    """reward_kwargs arrive as OmegaConf containers; the cache key needs plain, hashable values."""
+    if isinstance(value, Mapping):
+        return tuple(sorted((str(k), _plain(v)) for k, v in value.items()))
+    if isinstance(value, list | tuple):
+        return tuple(_plain(v) for v in value)
+    return value
 
 
-def compute_score(data_source: str, solution_str: str, ground_truth: Any, extra_info: Mapping[str, Any] | None = None,
-                  *, rubric: str | Path | None = None, answer_prefix: str = "Answer:",
-                  judge: Mapping[str, Any] | None = None, on_unscorable: str | float = "raise",
-                  **verl_kwargs: Any) -> dict[str, float]:
+async def compute_score(data_source: str, solution_str: str, ground_truth: Any,
+                        extra_info: Mapping[str, Any] | None = None, *, rubric: str | Path | None = None,
+                        answer_prefix: str = "Answer:", judge: Mapping[str, Any] | None = None,
+                        on_unscorable: str | float = "nan", deadline_s: float | None = None,
+                        **verl_kwargs: Any) -> dict[str, float]:
     """verl's per-response contract, configured by `reward_kwargs` (module docstring).
 
     `judge` is a mapping of `mentor.grade.make_judge` arguments, e.g. `{kind: openai, url: ..., model: ...}`.
     """
-    scorer = _scorer_from_kwargs(rubric, answer_prefix, judge, on_unscorable)
-    return scorer(data_source, solution_str, ground_truth, extra_info, **verl_kwargs)
-
-
-def compute_score_batch(data_sources: Sequence[str], solution_strs: Sequence[str], ground_truths: Sequence[Any],
-                        extra_infos: Sequence[Mapping[str, Any] | None] | None = None, *,
-                        rubric: str | Path | None = None, answer_prefix: str = "Answer:",
-                        judge: Mapping[str, Any] | None = None, on_unscorable: str | float = "raise",
-                        **verl_kwargs: Any) -> list[dict[str, float]]:
-    """The plural contract of verl's `batch` reward manager (`reward_manager.name=batch`)."""
-    scorer = _scorer_from_kwargs(rubric, answer_prefix, judge, on_unscorable)
-    return scorer.batch(data_sources, solution_strs, ground_truths, extra_infos, **verl_kwargs)
+    frozen_judge = None if judge is None else _plain(judge)
+    scorer = _configured(None if rubric is None else str(rubric), answer_prefix, frozen_judge, on_unscorable,
+                         deadline_s)
+    return await scorer.score_async(data_source, solution_str, ground_truth, extra_info, **verl_kwargs)
 
 
 # -------------------------------------------------------------------------------------- data prep
