@@ -46,7 +46,8 @@ DEPS = (
 )
 ROOT = Path(__file__).resolve().parents[1]
 CHECKS = ("reward_loads_through_pkg_path", "unscorable_is_nan_not_none_or_zero", "rlhf_dataset_reads_mentor_parquet",
-          "custom_cls_selects_and_learns", "estimator_registered_and_called_by_verl", "prefix_tree_needs_token_ids")
+          "custom_cls_selects_and_learns", "example_overrides_compose", "estimator_registered_and_called_by_verl",
+          "prefix_tree_needs_token_ids")
 
 pytestmark = [
     pytest.mark.slow,

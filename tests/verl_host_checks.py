@@ -274,6 +274,39 @@ def custom_cls_selects_and_learns(tmp: Path) -> str:
     return f"batch 1 {seen}; after outcomes {after}; resumed loader agrees"
 
 
+# ---------------------------------------------------------------------------------------- example
+
+
+def example_overrides() -> list[str]:
+    lines = (Path(__file__).resolve().parents[1] / "examples/verl/grpo_overrides.txt").read_text().splitlines()
+    return [ln.strip() for ln in lines if ln.strip() and not ln.strip().startswith("#")]
+
+
+@check
+def example_overrides_compose(tmp: Path) -> str:
+    from hydra import compose, initialize_config_dir
+    from verl.utils.dataset.rl_dataset import get_dataset_class
+
+    data = _data_config(tmp)
+    config_dir = Path(inspect.getfile(__import__("verl"))).parent / "trainer/config"
+    with initialize_config_dir(config_dir=str(config_dir), version_base=None):
+        cfg = compose("ppo_trainer", overrides=[*example_overrides(), "actor_rollout_ref.model.path=/models/x",
+                                                f"data.train_files={data.train_files}",
+                                                f"data.val_files={data.val_files}"])
+    assert cfg.algorithm.adv_estimator == "mentor_grpo" and cfg.trainer.use_v1 is False
+    from verl.trainer.ppo.utils import need_critic, need_reference_policy
+    from verl.utils.config import validate_config
+
+    # what main_ppo checks before starting Ray: batch sizes, GPU counts, the estimator's needs
+    validate_config(config=cfg, use_reference_policy=need_reference_policy(cfg), use_critic=need_critic(cfg))
+    ds = get_dataset_class(cfg.data)(data_files=cfg.data.train_files, tokenizer=_tokenizer(), config=cfg.data)
+    assert ds.selection is not None and ds.selection.selector.name == "signal"
+    assert ds.selection.batch_size == cfg.data.train_batch_size == 16
+    # ${actor_rollout_ref.rollout.n} resolved through the composed config
+    return (f"{len(example_overrides())} overrides compose and pass validate_config; "
+            "MentorTaskDataset built from the composed data config")
+
+
 # ----------------------------------------------------------------------------------- advantages
 
 
