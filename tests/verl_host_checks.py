@@ -284,15 +284,27 @@ def example_overrides() -> list[str]:
 
 @check
 def example_overrides_compose(tmp: Path) -> str:
+    import runpy
+
     from hydra import compose, initialize_config_dir
     from verl.utils.dataset.rl_dataset import get_dataset_class
 
-    data = _data_config(tmp)
+    from mentor.integrations import decode_task
+    from mentor.integrations.verl import compute_score
+
+    # the example's own data step, on the embedded default's task mix (smaller)
+    argv, sys.argv = sys.argv, ["prepare_data.py", "--out", str(tmp / "data"), "--set", "tasks.train_size=32",
+                                "--set", "tasks.heldout_size=8"]
+    try:
+        runpy.run_path(str(Path(__file__).resolve().parents[1] / "examples/verl/prepare_data.py"), run_name="__main__")
+    finally:
+        sys.argv = argv
     config_dir = Path(inspect.getfile(__import__("verl"))).parent / "trainer/config"
     with initialize_config_dir(config_dir=str(config_dir), version_base=None):
         cfg = compose("ppo_trainer", overrides=[*example_overrides(), "actor_rollout_ref.model.path=/models/x",
-                                                f"data.train_files={data.train_files}",
-                                                f"data.val_files={data.val_files}"])
+                                                f"data.train_files={tmp / 'data/train.parquet'}",
+                                                f"data.val_files={tmp / 'data/test.parquet'}",
+                                                f"+data.cache_dir={tmp / 'cache'}"])
     assert cfg.algorithm.adv_estimator == "mentor_grpo" and cfg.trainer.use_v1 is False
     from verl.trainer.ppo.utils import need_critic, need_reference_policy
     from verl.utils.config import validate_config
@@ -301,7 +313,12 @@ def example_overrides_compose(tmp: Path) -> str:
     validate_config(config=cfg, use_reference_policy=need_reference_policy(cfg), use_critic=need_critic(cfg))
     ds = get_dataset_class(cfg.data)(data_files=cfg.data.train_files, tokenizer=_tokenizer(), config=cfg.data)
     assert ds.selection is not None and ds.selection.selector.name == "signal"
-    assert ds.selection.batch_size == cfg.data.train_batch_size == 16
+    assert ds.selection.batch_size == cfg.data.train_batch_size == 16 and len(ds.selection.pool) == 32
+    row = ds[0]  # a selected task's row, as verl's agent loop and reward worker receive it
+    task = decode_task(row["extra_info"]["mentor_task"])
+    got = asyncio.run(compute_score(row["data_source"], f"Working.\nAnswer: {task.answer}",
+                                    row["reward_model"]["ground_truth"], row["extra_info"]))
+    assert got["score"] == 1.0, (task, got)
     # ${actor_rollout_ref.rollout.n} resolved through the composed config
     return (f"{len(example_overrides())} overrides compose and pass validate_config; "
             "MentorTaskDataset built from the composed data config")
