@@ -43,6 +43,15 @@ def _as_list(files: Any) -> list[str]:
     return [str(f) for f in (files if isinstance(files, list | tuple) else [files])]
 
 
+def _task_id(info: Any) -> str:
+    if isinstance(info, Mapping) and info.get("task_id") is not None:
+        return str(info["task_id"])
+    if isinstance(info, Mapping) and info.get(TASK_COLUMN) is not None:
+        return decode_task(info[TASK_COLUMN]).id
+    raise TaskError("a trained sample's extra_info names no Mentor task", where=WHERE,
+                    fix="write the rows with mentor.integrations.verl.write_verl_dataset")
+
+
 class MentorTaskDataset(RLHFDataset):
     def __init__(self, data_files: Any, tokenizer: Any, config: Any, processor: Any = None,
                  max_samples: int = -1) -> None:
@@ -90,7 +99,7 @@ class MentorTaskDataset(RLHFDataset):
         scores = batch.batch["token_level_scores"].sum(dim=-1)  # [B]; NaN = unscorable
         adv = batch.batch["advantages"] if "advantages" in batch.batch.keys() else torch.zeros_like(mask)  # noqa: SIM118 (a TensorDict refuses `in`)
         mean_abs = (adv.abs() * mask).sum(dim=-1) / mask.sum(dim=-1).clamp(min=1.0)  # [B]
-        outcomes = outcomes_from_batch(self.selection.by_id, [info["task_id"] for info in infos],
+        outcomes = outcomes_from_batch(self.selection.by_id, [_task_id(info) for info in infos],
                                        list(batch.non_tensor_batch["uid"]), scores.tolist(), mean_abs.tolist())
         self.selection.observe(outcomes)
 
