@@ -29,7 +29,7 @@ from mentor.config import OptimConfig
 class TrainItem:
     """One attempt, ready for the loss."""
 
-    group: int  # items of one group share `prompt_ids` and are run as one batch
+    group: int  # items of one group and one prompt are run as one batch
     prompt_ids: tuple[int, ...]  # [P] the NO-HINT prompt, for guided attempts too
     completion_ids: tuple[int, ...]  # [T]
     advantages: tuple[float, ...]  # [T]
@@ -59,18 +59,20 @@ def grpo_update(
     metrics: dict[str, float] = {"trained_attempts": float(len(live)), "loss": 0.0, "grad_norm": 0.0}
     if not live:
         return metrics
-    groups: dict[int, list[TrainItem]] = defaultdict(list)
+    # one forward batch per (group, prompt): a group trained under several prompts (hinted ones as
+    # sampled, hints.loss_prompt: hinted) is run once per prompt
+    groups: dict[tuple[int, tuple[int, ...]], list[TrainItem]] = defaultdict(list)
     for it in live:
-        groups[it.group].append(it)
+        groups[(it.group, it.prompt_ids)].append(it)
     n_tokens = sum(len(it.completion_ids) for it in live)
     # π_old for ordinary tokens: the current policy before the first pass (exact on-policy ratio 1,
     # computed in the training numerics); for guided tokens: the hinted sampling log-probs.
-    old: dict[int, list[torch.Tensor]] = {}
-    ref_logp: dict[int, list[torch.Tensor]] = {}
+    old: dict[tuple[int, tuple[int, ...]], list[torch.Tensor]] = {}
+    ref_logp: dict[tuple[int, tuple[int, ...]], list[torch.Tensor]] = {}
 
     for _ in range(cfg.epochs):
         optimizer.zero_grad(set_to_none=True)
-        logps: dict[int, list[torch.Tensor]] = {}
+        logps: dict[tuple[int, tuple[int, ...]], list[torch.Tensor]] = {}
         for key, members in groups.items():
             logps[key] = policy.completion_logprobs(
                 members[0].prompt_ids, [m.completion_ids for m in members], temperature
