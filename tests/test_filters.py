@@ -82,7 +82,7 @@ def test_dynamic_sampling_stops_after_max_rounds_and_trains_what_it_found():
 
 def test_dynamic_sampling_never_plans_past_the_budget():
     pool = _pool(60, mixed=set())
-    credited, sampled, _ = _host(_teacher(pool, oversample=2.0, max_rounds=10), budget=5 * G + 2)
+    _, sampled, _ = _host(_teacher(pool, oversample=2.0, max_rounds=10), budget=5 * G + 2)
     assert sampled == 5 * G  # 6 groups wanted up front, 5 affordable; no refill fits in the 2 left
 
 

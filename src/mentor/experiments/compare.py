@@ -45,10 +45,10 @@ def parse_arms(text: str) -> list[str]:
         near = difflib.get_close_matches(unknown[0], list(ARM_PRESETS), n=1) if unknown else []
         guess = f" Did you mean '{near[0]}'?" if near else ""
         what = f"unknown arm '{unknown[0]}'.{guess}" if unknown else "no arm given."
-        raise ConfigError(f"--arms: {what}", where="--arms",
+        raise ConfigError(what, where="--arms",
                           fix=f"comma-separated arms from: {', '.join(ARM_PRESETS)} (e.g. control,dapo,prefix_hints,mentor)")
     if len(set(names)) != len(names):
-        raise ConfigError(f"--arms: '{text}' names an arm twice.", where="--arms", fix="name each arm once")
+        raise ConfigError(f"'{text}' names an arm twice.", where="--arms", fix="name each arm once")
     return [a for a in ARM_PRESETS if a in names]
 
 

@@ -25,11 +25,12 @@ def curve_auc(points: Sequence[tuple[float, float]], budget: float) -> float:
         raise ValueError(f"budget must be > 0, got {budget}")
     if not points:
         raise ValueError("a curve needs at least one point")
-    pts = sorted((min(max(float(x), 0.0), float(budget)), float(y)) for x, y in points)
-    xs = [0.0] + [x for x, _ in pts] + [float(budget)]
-    ys = [pts[0][1]] + [y for _, y in pts] + [pts[-1][1]]
-    area = sum((x1 - x0) * (y0 + y1) / 2 for x0, x1, y0, y1 in zip(xs, xs[1:], ys, ys[1:], strict=False))
-    return float(area / budget)
+    pts = sorted((max(float(x), 0.0), float(y)) for x, y in points)
+    px, py = [x for x, _ in pts], [y for _, y in pts]
+    # the curve's knots inside [0, budget], and its value at both ends (np.interp holds the end values)
+    xs = [0.0, *(x for x in px if 0.0 < x < budget), float(budget)]
+    ys = np.interp(xs, px, py)
+    return float(np.sum(np.diff(xs) * (ys[1:] + ys[:-1]) / 2) / budget)  # trapezoids (numpy 1.26 has no trapezoid)
 
 
 def rollouts_to(points: Sequence[tuple[float, float]], threshold: float) -> float | None:
