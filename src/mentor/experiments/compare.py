@@ -53,13 +53,14 @@ def parse_arms(text: str) -> list[str]:
 
 
 def arm_configs(config: Path | None, overrides: Sequence[str], seed: int, steps: int,
-                arms: Sequence[str] = DEFAULT_ARMS) -> dict[str, RunConfig]:
+                arms: Sequence[str] = DEFAULT_ARMS, preset: str | None = None) -> dict[str, RunConfig]:
     """The arms' configs: identical but for what each arm's overlay changes, and the budget. An arm's
     overlay goes on last, over the file and every override, so the control is always vanilla GRPO
     (uniform selection, no hints, outcome credit) and each baseline the control plus its one change,
-    whatever the user's config turns on."""
+    whatever the user's config turns on. `preset` (e.g. a task suite: design, evaluation) goes under the
+    file, for every arm."""
     base = [*overrides, f"seed={seed}"]
-    control = load_config(config, [*base, f"optim.steps={steps}"], overlay_last="control")
+    control = load_config(config, [*base, f"optim.steps={steps}"], preset, overlay_last="control")
     budget = steps * control.sampling.tasks_per_step * control.sampling.group_size
     out = {}
     for arm in arms:
@@ -67,7 +68,7 @@ def arm_configs(config: Path | None, overrides: Sequence[str], seed: int, steps:
             out[arm] = control
             continue
         # Any other arm may take more (cheaper-in-rollouts) steps but never more rollouts than the control.
-        cfg = load_config(config, [*base, f"optim.steps={steps * 4}", f"optim.rollout_budget={budget}"],
+        cfg = load_config(config, [*base, f"optim.steps={steps * 4}", f"optim.rollout_budget={budget}"], preset,
                           overlay_last=ARM_PRESETS[arm])
         if arm == "mentor" and cfg.hints.schedule.name == "none" and cfg.curriculum.selector.name == "uniform" \
                 and cfg.curriculum.filter is None:
@@ -213,6 +214,7 @@ def compare_command(
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds; each runs every arm.")] = "0,1",
     steps: Annotated[int, typer.Option(help="Control steps; their rollouts are every arm's budget.")] = 20,
     arms: Annotated[str, typer.Option(help="Comma-separated arms: control, dapo, prefix_hints, thompson, mentor.")] = ",".join(DEFAULT_ARMS),
+    preset: Annotated[str | None, typer.Option("--preset", help="Presets under the config for every arm, e.g. a task suite: design, evaluation.")] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Directory for the arms' runs and the report.")] = Path("runs/compare"),
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
@@ -233,7 +235,7 @@ def compare_command(
                           fix="e.g. --seeds 0,1") from None
     arm_list = parse_arms(arms)
     # every arm's config is resolved and checked before any of them trains
-    configs = {seed: arm_configs(config, set_ or [], seed, steps, arm_list) for seed in seed_list}
+    configs = {seed: arm_configs(config, set_ or [], seed, steps, arm_list, preset) for seed in seed_list}
     budget = arm_budget(next(iter(configs[seed_list[0]].values())), steps) if seed_list else 0
     out_dir.mkdir(parents=True, exist_ok=True)
     for seed in seed_list:
