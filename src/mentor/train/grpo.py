@@ -9,7 +9,8 @@ ratio r = π_θ(o_t | q, o_<t) / π_old(o_t | q, h, o_<t) is shaped as r / (r + 
 (LUFFY's policy shaping; Guide-GRPO takes a batch quantile, which measured worse here:
 docs/decisions/hints.md), without clipping: bounded in [0, 1), so a token the no-hint policy finds
 very unlikely cannot blow up the update. Ordinary tokens use the usual
-clipped ratio against the policy that sampled them.
+clipped ratio against the policy that sampled them. With `hints.loss_prompt: hinted` (the QuestA-style
+baseline) a guided attempt is an ordinary item under the hinted prompt it was sampled with.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class TrainItem:
     """One attempt, ready for the loss."""
 
     group: int  # items of one group and one prompt are run as one batch
-    prompt_ids: tuple[int, ...]  # [P] the NO-HINT prompt, for guided attempts too
+    prompt_ids: tuple[int, ...]  # [P] the NO-HINT prompt, for guided attempts too (unless hints.loss_prompt: hinted)
     completion_ids: tuple[int, ...]  # [T]
     advantages: tuple[float, ...]  # [T]
     sample_logprobs: tuple[float, ...]  # [T] π_old under the context it was sampled in

@@ -73,7 +73,7 @@ def train_step(run: Run, step: int) -> dict[str, Any]:
         rollouts, credit_info = teacher.advantages(
             rollouts, tokenizer=run.policy.tokenizer, branch=lambda t, p, k: branch(run, t, p, k),
             max_extra_rollouts=_branch_cap(run))
-    with clock("update"):  # GRPO, every loss term under the no-hint prompt (or, hints.loss_prompt: hinted, as sampled)
+    with clock("update"):  # GRPO under the no-hint prompt (guided attempts as sampled if hints.loss_prompt: hinted)
         hinted = (lambda r: tuple(prompt_ids(run.policy, cfg, r.task, r.hint))) if teacher.hinted_loss else None
         update = grpo_update(run.policy, run.optimizer, train_items(rollouts, no_hint, hinted), cfg.optim,
                              temperature=cfg.sampling.temperature, gamma=cfg.hints.gamma, reference=run.reference)
@@ -86,8 +86,8 @@ def train_step(run: Run, step: int) -> dict[str, Any]:
         with clock("eval"):  # held out, no hints
             evaluation = evaluate(run.policy, run.heldout, cfg, step=step, rollouts=run.rollouts, grade=run.grade,
                                   pass_k=last)
-    metrics = step_metrics(rollouts, {p.group for p in rescue if p.rerolls is not None}, credit_info, update, run.rollouts - sampled_before,
-                           reliance)
+    rerolled = {p.group for p in rescue if p.rerolls is not None}  # not a filter's refills
+    metrics = step_metrics(rollouts, rerolled, credit_info, update, run.rollouts - sampled_before, reliance)
     with clock("store"):  # the whole step in one transaction
         state = {"teacher": teacher.state_dict(), "policy_version": run.policy_version}
         run.store.commit_step(step, run.rollouts, [attempt_row(r) for r in rollouts], metrics, timings, state,
