@@ -162,7 +162,7 @@ def test_runs_json_is_machine_readable(mentor_cli, smoke_run):
         evals, steps = store.evals(), store.steps()
         assert rec["config_hash"] == store.meta("config_hash")
     assert (rec["status"], rec["steps"], rec["rollouts"], rec["model"]) == ("finished", 2, steps[-1]["rollouts"], "tiny")
-    assert rec["setup"] == {"selector": "signal", "hints": "scaffold", "credit": "prefix_tree", "steps": 2,
+    assert rec["setup"] == {"selector": "signal", "filter": None, "hints": "scaffold", "credit": "prefix_tree", "steps": 2,
                             "rollout_budget": None, "seed": 0}
     assert rec["heldout_before"]["accuracy"] == evals[0].accuracy and rec["heldout_before"]["step"] == 0
     assert rec["heldout_last"]["ci"] == [evals[-1].ci_lo, evals[-1].ci_hi] and rec["heldout_last"]["step"] == 2

@@ -202,7 +202,7 @@ def test_unknown_preset_lists_the_presets():
 
 
 def test_every_preset_validates():
-    assert preset_names() == ["control", "smoke"]
+    assert preset_names() == ["control", "dapo", "design", "evaluation", "prefix_hints", "smoke", "thompson"]
     for name in preset_names():
         assert isinstance(load_config(None, None, name), RunConfig)
 

@@ -223,8 +223,8 @@ def test_loading_another_selectors_state_is_refused() -> None:
 
 
 def test_registry_names_unknown_selectors_and_arguments() -> None:
-    with pytest.raises(ConfigError, match="bandit, bayes, signal, uniform"):
-        build_selector("thompson", {})
+    with pytest.raises(ConfigError, match="bandit, bayes, signal, thompson, uniform"):
+        build_selector("epsilon_greedy", {})
     with pytest.raises(ConfigError, match="forget"):
         build_selector("bayes", {"forgetting": 0.1})
     with pytest.raises(ConfigError):

@@ -253,7 +253,8 @@ def runs(
             table.add_row(r["run_dir"], "-", "-", "-", f"[red]{r['status']}[/]", "-", "-", "-", "-", "-")
             continue
         table.add_row(r["run_dir"], (r["started_at"] or "?")[:16].replace("T", " "), r["model"],
-                      f"{setup['selector']} · hints {setup['hints']} · {setup['credit']}", r["status"],
+                      f"{setup['selector']}{' + ' + setup['filter'] if setup.get('filter') else ''} · hints "
+                      f"{setup['hints']} · {setup['credit']}", r["status"],
                       str(r["steps"]), str(r["rollouts"]), pct(r["heldout_before"]), pct(r["heldout_last"]),
                       r["config_hash"][:12])
     out.print(table)

@@ -117,9 +117,12 @@ class EvalConfig(_Strict):
 
 class CurriculumConfig(_Strict):
     selector: PluginSpec = Field(default_factory=lambda: PluginSpec(name="signal"),
-                                 description="Which tasks to practise: signal | uniform | bayes | bandit.")
+                                 description="Which tasks to practise: signal | uniform | bayes | bandit | thompson.")
     budget: PluginSpec | None = Field(default=None, description="Attempts per task: knapsack | fixed; "
                                                                 "unset: group_size each.")
+    filter: PluginSpec | None = Field(default=None, description="Which graded groups are trained: "
+                                                                "dynamic_sampling (DAPO: drop groups without a "
+                                                                "signal, refill the batch) | none; unset: all.")
 
 
 class HintsConfig(_Strict):
@@ -131,6 +134,10 @@ class HintsConfig(_Strict):
         description="What the hint says: ladder (worked examples of the same solved shape) | llm (a tutor model).")
     gamma: float = Field(default=0.1, gt=0, le=10, description="Guided tokens are trained under the no-hint "
                                                                "prompt with the bounded shaping r/(r+gamma).")
+    loss_prompt: Literal["no_hint", "hinted"] = Field(
+        default="no_hint", description="The prompt a guided attempt's loss is taken under: no_hint (shaped by "
+                                       "gamma) | hinted (plain GRPO on the hinted prompt, as QuestA; re-rolls "
+                                       "form their own group).")
 
 
 class CreditConfig(_Strict):
@@ -169,6 +176,11 @@ class RunConfig(_Strict):
         """Identity of the run: what changes its course. With hints off, their other settings change
         nothing, so a control stays resumable (and comparable) while the teacher's settings are tuned."""
         data = self.model_dump(mode="json", exclude={"report_to"})
+        # keys added after runs were stored leave those runs' hashes as they were while at their defaults
+        if data["curriculum"]["filter"] is None:
+            del data["curriculum"]["filter"]
+        if data["hints"]["loss_prompt"] == "no_hint":
+            del data["hints"]["loss_prompt"]
         if self.hints.schedule.name == "none":
             data["hints"] = {"schedule": {"name": "none"}}
         return _digest(data)

@@ -1,6 +1,7 @@
 """The compare report (`mentor compare`): it leads with Mentor's gain minus the control's and its
-interval, then each arm, the curves, the frontier and the selectors' beliefs. Reads `compare.json`
-and the arms' run stores only."""
+interval, then each arm (final accuracy, area under the held-out curve), every pairwise difference,
+rollouts to each accuracy threshold, accuracy per level, the curves, the frontier and the selectors'
+beliefs. Reads `compare.json` and the arms' run stores only."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from mentor.report import (
 )
 from mentor.types import PASS
 
-ARMS = ("control", "mentor")
+DEFAULT_ARMS = ("control", "mentor")
 
 
 def frontier_rows(labelled: Sequence[tuple[str, dict[str, Any]]]) -> list[tuple[str, str, str, int]]:
@@ -52,12 +53,23 @@ def _verdict(lo: float, hi: float) -> str:
     return "The interval spans zero: at this budget and these seeds the difference is not resolved."
 
 
+def _diff(d: dict[str, Any]) -> tuple[str, str]:
+    if d["estimate"] is None:
+        return "-", "no task scored throughout"
+    return f"{_pct(d['estimate'], sign=True)} pts", f"[{_pct(d['ci'][0], sign=True)}, {_pct(d['ci'][1], sign=True)}]"
+
+
+def _rollouts(v: float | None) -> str:
+    return "not reached" if v is None else f"{v:,.0f}"
+
+
 def write_compare_report(out_dir: str | Path) -> Path:
     out_dir = Path(out_dir)
     meta = json.loads((out_dir / "compare.json").read_text())
     seeds = meta["seeds"]
     summary = meta["summary"]
-    labelled = [(f"{arm} s{s}", load_run(out_dir / f"{arm}-s{s}")) for arm in ARMS for s in seeds]
+    arms = meta.get("arms") or summary.get("arms") or list(DEFAULT_ARMS)
+    labelled = [(f"{arm} s{s}", load_run(out_dir / f"{arm}-s{s}")) for arm in arms for s in seeds]
     plots = out_dir / "plots"
     plots.mkdir(exist_ok=True)
     figs = [
@@ -76,42 +88,64 @@ def write_compare_report(out_dir: str | Path) -> Path:
     selectors = "".join(f"<h3>{html.escape(label)}</h3>{table}" for label, run in labelled
                         if (table := selector_table(run)))
     rows = []
-    for arm in ARMS:
+    for arm in arms:
         s = summary[arm]
         rows.append((arm, _pct(s["heldout_before"]), _pct(s["heldout_after"]), f"{_pct(s['gain'], sign=True)} pts",
                      f"[{_pct(s['gain_ci'][0], sign=True)}, {_pct(s['gain_ci'][1], sign=True)}]",
-                     _pct(s["signal_share"]), _pct(s.get("hinted_attempt_share")), s["rollouts"], s["steps"]))
+                     _pct(s.get("auc")), _pct(s["signal_share"]), _pct(s.get("hinted_attempt_share")), s["rollouts"],
+                     s["steps"]))
     per_seed = [(arm, p["seed"], _pct(p["heldout_before"]), _pct(p["heldout_after"]), f"{_pct(p['gain'], sign=True)} pts",
-                 _pct(p["signal_share"]), p["rollouts"]) for arm in ARMS for p in summary[arm]["per_seed"]]
-    gd = summary["gain_difference"]
-    lo, hi = gd["ci"]
-    reach = summary["mentor"]["rollouts_to_control_final"]
-    ratio = summary["mentor"]["rollouts_to_control_final_ratio"]
-    cards = "".join([
-        _card("Mentor gain − control gain", f"{_pct(gd['estimate'], sign=True)} points",
-              f"95% CI {_pct(lo, sign=True)} to {_pct(hi, sign=True)}, bootstrap over seeds and tasks", lead=True),
-        _card("Mentor gain", f"{_pct(summary['mentor']['gain'], sign=True)} points",
-              f"{_pct(summary['mentor']['heldout_before'])} → {_pct(summary['mentor']['heldout_after'])}"),
-        _card("control gain", f"{_pct(summary['control']['gain'], sign=True)} points",
-              f"{_pct(summary['control']['heldout_before'])} → {_pct(summary['control']['heldout_after'])}"),
-        _card("signal share", f"{_pct(summary['mentor']['signal_share'])} vs {_pct(summary['control']['signal_share'])}",
-              "Mentor vs control, groups with mixed rewards"),
-        _card("rollouts per run", f"{summary['control']['rollouts']:,}",
-              "the control's; Mentor spends at most as many"),
-    ])
-    reach_text = ("Mentor did not reach the control's final accuracy in every seed"
-                  if ratio is None else f"Mentor reached the control's final accuracy after {ratio:.0%} of its rollouts")
+                 _pct(p.get("auc")), _pct(p["signal_share"]), p["rollouts"]) for arm in arms for p in summary[arm]["per_seed"]]
+    pair_rows = [(pair, *_diff(d["gain"]), *_diff(d["auc"])) for pair, d in summary.get("pairwise", {}).items()]
+    thresholds = [f"{t:.1f}" for t in summary.get("thresholds", [])]
+    reach_rows = [(arm, *(_rollouts(summary[arm]["rollouts_to_threshold_mean"][t]) for t in thresholds))
+                  for arm in arms if "rollouts_to_threshold_mean" in summary[arm]]
+    level_keys = list(dict.fromkeys(k for arm in arms for k in summary[arm].get("levels_after", {})))
+    level_rows = [(arm, *(f"{_pct(summary[arm]['levels_before'].get(k))} → {_pct(summary[arm]['levels_after'].get(k))}"
+                          for k in level_keys)) for arm in arms if "levels_after" in summary[arm]]
+    cards = []
+    if "gain_difference" in summary:
+        gd = summary["gain_difference"]
+        lo, hi = gd["ci"]
+        cards.append(_card("Mentor gain − control gain", f"{_pct(gd['estimate'], sign=True)} points",
+                           f"95% CI {_pct(lo, sign=True)} to {_pct(hi, sign=True)}, bootstrap over seeds and tasks",
+                           lead=True))
+        verdict = _verdict(lo, hi)
+        reach, ratio = summary["mentor"]["rollouts_to_control_final"], summary["mentor"]["rollouts_to_control_final_ratio"]
+        reach_text = ("Mentor did not reach the control's final accuracy in every seed" if ratio is None
+                      else f"Mentor reached the control's final accuracy after {ratio:.0%} of its rollouts")
+        lead_text = f"<p><b>{html.escape(verdict)}</b> {html.escape(reach_text)} (per seed: {html.escape(str(reach))}).</p>"
+    else:
+        lead_text = "<p>Differences between the arms are in the pairwise table below.</p>"
+    for arm in arms:
+        cards.append(_card(f"{arm} gain", f"{_pct(summary[arm]['gain'], sign=True)} points",
+                           f"{_pct(summary[arm]['heldout_before'])} → {_pct(summary[arm]['heldout_after'])}; "
+                           f"AUC {_pct(summary[arm].get('auc'))}"))
+    cards.append(_card("signal share", " · ".join(_pct(summary[a]["signal_share"]) for a in arms),
+                       f"{' · '.join(arms)}: groups with mixed rewards, over every group generated"))
+    budget = summary.get("budget") or summary[arms[0]]["rollouts"]
+    cards.append(_card("rollout budget per run", f"{budget:,}", "every arm spends at most as many"))
+    title = "Mentor vs vanilla GRPO" if list(arms) == list(DEFAULT_ARMS) else "Mentor vs vanilla GRPO and baselines"
     page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1"><title>Mentor vs vanilla GRPO</title>
-<style>{_CSS}</style></head><body><h1>Mentor vs vanilla GRPO at the same rollout budget</h1>
-<p class="sub">seeds {html.escape(", ".join(map(str, seeds)))} · held-out tasks never trained on · greedy, no hints at
-evaluation · gains in percentage points of held-out accuracy</p>
-<div class="headline">{cards}</div>
-<p><b>{html.escape(_verdict(lo, hi))}</b> {html.escape(reach_text)} (per seed: {html.escape(str(reach))}).</p>
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>{html.escape(title)}</title>
+<style>{_CSS}</style></head><body><h1>{html.escape(title)} at the same rollout budget</h1>
+<p class="sub">arms {html.escape(", ".join(arms))} · seeds {html.escape(", ".join(map(str, seeds)))} · held-out tasks
+never trained on · greedy, no hints at evaluation · gains in percentage points of held-out accuracy</p>
+<div class="headline">{''.join(cards)}</div>
+{lead_text}
 <h2>Arms</h2>
-{_table(["arm", "held-out before", "after", "gain", "gain 95% CI", "signal share", "hinted attempts", "rollouts", "steps"], rows)}
+{_table(["arm", "held-out before", "after", "gain", "gain 95% CI", "AUC", "signal share", "hinted attempts", "rollouts", "steps"], rows)}
+<p class="meta">AUC: the area under the held-out curve against rollouts, over the budget, divided by it (the mean
+accuracy over the budget; linear between evaluations, the last value held to the budget).</p>
 <details><summary>per seed</summary>
-{_table(["arm", "seed", "before", "after", "gain", "signal share", "rollouts"], per_seed, left=2)}</details>
+{_table(["arm", "seed", "before", "after", "gain", "AUC", "signal share", "rollouts"], per_seed, left=2)}</details>
+{"<h2>Pairwise differences</h2>" + _table(["later − earlier arm", "final gain", "95% CI", "AUC", "95% CI"], pair_rows)
+ + '<p class="meta">Paired per task and seed; hierarchical bootstrap (seeds, then tasks).</p>' if pair_rows else ""}
+{"<h2>Rollouts to reach each held-out accuracy</h2>" + _table(["arm", *[f"{float(t):.0%}" for t in thresholds]], reach_rows)
+ + '<p class="meta">Mean over seeds of the rollouts at the first evaluation at or above the threshold; '
+   '"not reached" when a seed never did.</p>' if reach_rows else ""}
+{"<h2>Held-out accuracy per level (before → after)</h2>" + _table(["arm", *[f"level {k}" for k in level_keys]], level_rows)
+ if level_rows and level_keys else ""}
 <h2>Curves</h2><div class="figs">{''.join(_img(p, alt) for p, alt in figs)}</div>
 <h2>Frontier: no-hint pass rate by level over training</h2>{_table(["run", "bucket", "pass rate", "attempts"], frontier, left=2)}
 {"<h2>Selector beliefs after the last step</h2><details><summary>per run</summary>" + selectors + "</details>" if selectors else ""}

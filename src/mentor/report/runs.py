@@ -34,10 +34,12 @@ def eval_record(e: EvalRow | None) -> dict[str, Any] | None:
 
 
 def setup_summary(config: dict[str, Any]) -> dict[str, Any]:
-    """What a reader needs to tell runs apart: the selector, the hint schedule ("none" is off), the credit."""
+    """What a reader needs to tell runs apart: the selector, the group filter (None: every group trained),
+    the hint schedule ("none" is off), the credit."""
     schedule = ((config.get("hints") or {}).get("schedule") or {}).get("name", "?")
     return {
         "selector": ((config.get("curriculum") or {}).get("selector") or {}).get("name", "?"),
+        "filter": ((config.get("curriculum") or {}).get("filter") or {}).get("name"),
         "hints": "off" if schedule == "none" else schedule,
         "credit": ((config.get("credit") or {}).get("assigner") or {}).get("name", "?"),
         "steps": (config.get("optim") or {}).get("steps"),

@@ -40,6 +40,16 @@ def _split_counts(total: int, weights: Sequence[float]) -> list[int]:
     return counts
 
 
+def _by_level_in_turn(tasks: Sequence[Task]) -> list[Task]:
+    """Tasks taken one level at a time in turn (each level in its own order), so that the first n of
+    an over-drawn list cover every level alike rather than the first level only."""
+    by: dict[int | None, list[Task]] = {}
+    for t in tasks:
+        by.setdefault(t.level, []).append(t)
+    queues = list(by.values())
+    return [q[i] for i in range(max((len(q) for q in queues), default=0)) for q in queues if i < len(q)]
+
+
 def load_task_mix(cfg: TasksConfig, seed: int) -> tuple[list[Task], list[Task]]:
     """Training pool and held-out set of the configured mix, disjoint by prompt."""
     sources = [build_task_source(spec) for spec in cfg.mix]
@@ -53,7 +63,7 @@ def load_task_mix(cfg: TasksConfig, seed: int) -> tuple[list[Task], list[Task]]:
     seen = {t.prompt for t in train}
     for source, n_held in zip(sources, _split_counts(cfg.heldout_size, weights), strict=True):
         kept: list[Task] = []
-        for task in source.tasks("heldout", n_held * 4, seed):
+        for task in _by_level_in_turn(source.tasks("heldout", n_held * 4, seed)):
             if task.prompt not in seen and len(kept) < n_held:
                 seen.add(task.prompt)
                 kept.append(task)

@@ -12,6 +12,7 @@ from typing import Any
 from mentor.config import TaskSpec
 from mentor.errors import TaskError
 from mentor.tasks.base import Split
+from mentor.tasks.solutions import worked_solution
 from mentor.types import Task
 
 # Seed streams: held-out tasks come from a seed range training never uses.
@@ -89,10 +90,9 @@ class ReasoningGymSource:
             for i in range(count):
                 entry = _jsonable(dataset[i])
                 meta = entry.get("metadata", {})
-                # Arithmetic generators record the expression: "expr = answer" is a faithful worked
-                # solution for hints; other datasets carry none (the hint ladder then stops earlier).
-                expression = meta.get("expression") if isinstance(meta, dict) else None
-                solution = f"{expression} = {entry['answer']}" if isinstance(expression, str) else None
+                # a worked solution for hints, from the entry's own facts (tasks/solutions.py); None for
+                # families without one (the hint ladder then stops earlier)
+                solution = worked_solution(self.spec.name, entry)
                 out.append(
                     Task(
                         id=f"{self.spec.name}/{split}/L{level}/s{seed}/{i}",

@@ -9,7 +9,8 @@ ratio r = π_θ(o_t | q, o_<t) / π_old(o_t | q, h, o_<t) is shaped as r / (r + 
 (LUFFY's policy shaping; Guide-GRPO takes a batch quantile, which measured worse here:
 docs/decisions/hints.md), without clipping: bounded in [0, 1), so a token the no-hint policy finds
 very unlikely cannot blow up the update. Ordinary tokens use the usual
-clipped ratio against the policy that sampled them.
+clipped ratio against the policy that sampled them. With `hints.loss_prompt: hinted` (the QuestA-style
+baseline) a guided attempt is an ordinary item under the hinted prompt it was sampled with.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ from mentor.config import OptimConfig
 class TrainItem:
     """One attempt, ready for the loss."""
 
-    group: int  # items of one group share `prompt_ids` and are run as one batch
-    prompt_ids: tuple[int, ...]  # [P] the NO-HINT prompt, for guided attempts too
+    group: int  # items of one group and one prompt are run as one batch
+    prompt_ids: tuple[int, ...]  # [P] the NO-HINT prompt, for guided attempts too (unless hints.loss_prompt: hinted)
     completion_ids: tuple[int, ...]  # [T]
     advantages: tuple[float, ...]  # [T]
     sample_logprobs: tuple[float, ...]  # [T] π_old under the context it was sampled in
@@ -59,18 +60,20 @@ def grpo_update(
     metrics: dict[str, float] = {"trained_attempts": float(len(live)), "loss": 0.0, "grad_norm": 0.0}
     if not live:
         return metrics
-    groups: dict[int, list[TrainItem]] = defaultdict(list)
+    # one forward batch per (group, prompt): a group trained under several prompts (hinted ones as
+    # sampled, hints.loss_prompt: hinted) is run once per prompt
+    groups: dict[tuple[int, tuple[int, ...]], list[TrainItem]] = defaultdict(list)
     for it in live:
-        groups[it.group].append(it)
+        groups[(it.group, it.prompt_ids)].append(it)
     n_tokens = sum(len(it.completion_ids) for it in live)
     # π_old for ordinary tokens: the current policy before the first pass (exact on-policy ratio 1,
     # computed in the training numerics); for guided tokens: the hinted sampling log-probs.
-    old: dict[int, list[torch.Tensor]] = {}
-    ref_logp: dict[int, list[torch.Tensor]] = {}
+    old: dict[tuple[int, tuple[int, ...]], list[torch.Tensor]] = {}
+    ref_logp: dict[tuple[int, tuple[int, ...]], list[torch.Tensor]] = {}
 
     for _ in range(cfg.epochs):
         optimizer.zero_grad(set_to_none=True)
-        logps: dict[int, list[torch.Tensor]] = {}
+        logps: dict[tuple[int, tuple[int, ...]], list[torch.Tensor]] = {}
         for key, members in groups.items():
             logps[key] = policy.completion_logprobs(
                 members[0].prompt_ids, [m.completion_ids for m in members], temperature

@@ -56,14 +56,16 @@ def train_step(run: Run, step: int) -> dict[str, Any]:
     clock = _Clock(timings)
 
     with clock("select"):  # which tasks, how many attempts each, which of them see which hint
-        plans = teacher.plan(rng)
+        plans = teacher.plan(rng, budget_left(run))
     with clock("sample"):
         rollouts = sample(run, plans)
     with clock("grade"):  # a grader failure makes an attempt unscorable, never 0
         rollouts = grade(run, rollouts)
-    with clock("hints"):  # groups that failed entirely get guided re-rolls, which join the group
-        rescue = teacher.rescue(rollouts, rng, budget_left(run))
-        rollouts = _by_group(rollouts + grade(run, sample(run, rescue)))
+    with clock("hints"):  # rescue rounds: guided re-rolls of groups that failed entirely; a filter's refills
+        rescue: list[GroupPlan] = []
+        while extra := teacher.rescue(rollouts, rng, budget_left(run)):  # the teacher caps the rounds
+            rescue += extra
+            rollouts = _by_group(rollouts + grade(run, sample(run, extra)))
         tasks = {r.task.id: r.task for r in rollouts}  # the no-hint prompt once per task, not per attempt
         no_hint = {tid: tuple(prompt_ids(run.policy, cfg, t)) for tid, t in tasks.items()}
         reliance = measure_reliance(run.policy, rollouts, no_hint, cfg.sampling.temperature)
@@ -71,8 +73,9 @@ def train_step(run: Run, step: int) -> dict[str, Any]:
         rollouts, credit_info = teacher.advantages(
             rollouts, tokenizer=run.policy.tokenizer, branch=lambda t, p, k: branch(run, t, p, k),
             max_extra_rollouts=_branch_cap(run))
-    with clock("update"):  # GRPO, every loss term under the no-hint prompt
-        update = grpo_update(run.policy, run.optimizer, train_items(rollouts, no_hint), cfg.optim,
+    with clock("update"):  # GRPO under the no-hint prompt (guided attempts as sampled if hints.loss_prompt: hinted)
+        hinted = (lambda r: tuple(prompt_ids(run.policy, cfg, r.task, r.hint))) if teacher.hinted_loss else None
+        update = grpo_update(run.policy, run.optimizer, train_items(rollouts, no_hint, hinted), cfg.optim,
                              temperature=cfg.sampling.temperature, gamma=cfg.hints.gamma, reference=run.reference)
         run.policy_version += 1
     teacher.observe(rollouts)
@@ -83,8 +86,8 @@ def train_step(run: Run, step: int) -> dict[str, Any]:
         with clock("eval"):  # held out, no hints
             evaluation = evaluate(run.policy, run.heldout, cfg, step=step, rollouts=run.rollouts, grade=run.grade,
                                   pass_k=last)
-    metrics = step_metrics(rollouts, {p.group for p in rescue}, credit_info, update, run.rollouts - sampled_before,
-                           reliance)
+    rerolled = {p.group for p in rescue if p.rerolls is not None}  # not a filter's refills
+    metrics = step_metrics(rollouts, rerolled, credit_info, update, run.rollouts - sampled_before, reliance)
     with clock("store"):  # the whole step in one transaction
         state = {"teacher": teacher.state_dict(), "policy_version": run.policy_version}
         run.store.commit_step(step, run.rollouts, [attempt_row(r) for r in rollouts], metrics, timings, state,

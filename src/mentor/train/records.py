@@ -5,7 +5,7 @@ Each is computed from the rollouts alone (never joined by position with another 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -18,11 +18,20 @@ from mentor.train.grpo import TrainItem
 from mentor.types import Rollout
 
 
-def train_items(rollouts: Sequence[Rollout], no_hint_prompt: dict[str, tuple[int, ...]]) -> list[TrainItem]:
-    """The trained rollouts as loss items, every one under its task's no-hint prompt."""
-    return [TrainItem(group=r.group, prompt_ids=no_hint_prompt[r.task.id], completion_ids=r.completion_ids,
-                      advantages=r.advantages, sample_logprobs=r.logprobs, guided=r.hinted)
-            for r in rollouts if r.advantages is not None]
+def train_items(rollouts: Sequence[Rollout], no_hint_prompt: dict[str, tuple[int, ...]],
+                hinted_prompt: Callable[[Rollout], tuple[int, ...]] | None = None) -> list[TrainItem]:
+    """The trained rollouts as loss items, every one under its task's no-hint prompt; with
+    `hinted_prompt` (hints.loss_prompt: hinted), a guided attempt under the prompt it was sampled with,
+    as an ordinary on-policy attempt (plain GRPO on the hinted prompt)."""
+    def item(r: Rollout) -> TrainItem:
+        assert r.advantages is not None
+        if r.hinted and hinted_prompt is not None:
+            return TrainItem(group=r.group, prompt_ids=hinted_prompt(r), completion_ids=r.completion_ids,
+                             advantages=r.advantages, sample_logprobs=r.logprobs, guided=False)
+        return TrainItem(group=r.group, prompt_ids=no_hint_prompt[r.task.id], completion_ids=r.completion_ids,
+                         advantages=r.advantages, sample_logprobs=r.logprobs, guided=r.hinted)
+
+    return [item(r) for r in rollouts if r.advantages is not None]
 
 
 def attempt_row(r: Rollout) -> AttemptRow:
@@ -55,6 +64,8 @@ def step_metrics(rollouts: Sequence[Rollout], rescued: set[int], credit_info: di
         "signal_share": sum(_mixed(g) for g in groups) / max(len(groups), 1),
         "nohint_signal_groups": sum(_mixed([r for r in g if not r.hinted]) for g in groups),
         "hinted_groups": len(hinted_groups),
+        # groups sampled and graded but not trained (a group filter dropped them); charged all the same
+        "untrained_groups": sum(all(not r.trained for r in g) for g in groups),
         "hinted_attempt_share": sum(r.hinted for r in rollouts) / max(len(rollouts), 1),
         "hint_rescued_groups": sum(_mixed(g) for g in hinted_groups),
         "rescue_rerolls": len(rescued),

@@ -7,6 +7,8 @@
   category passes alone. After grading, a group that still failed entirely is re-rolled once at the
   top rung (`rescue_share` of its size), and the guided attempts join the group
   (docs/decisions/hints.md).
+- `fixed`: a fixed rung on tasks the student fails, per stage of training (the QuestA-style baseline;
+  `FixedHints`).
 
 A schedule is a pure state machine over rollouts; the hint *source* (ladder, llm) writes the hints.
 """
@@ -150,3 +152,75 @@ class Scaffold:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.rates.load_state_dict(state.get("pass_rates", {}))
 
+
+
+class FixedHints:
+    """A fixed hint on tasks the student fails, at a fixed level per stage of training (QuestA-style
+    partial-solution hints, arXiv 2507.13266, with the `ladder` source's prefix rungs).
+
+    A group whose no-hint attempts all fail is re-rolled in full (`rescue_share` of its size) with the
+    hint, and the task is marked failed: later groups of it are hinted in full up front, until a hinted
+    group passes every attempt. Training is split into `len(levels)` equal parts of the run's rollouts
+    (`horizon`, from the config); part i shows the source's rung `levels[i]`, or the highest rung below
+    it that the task has. With `hints.loss_prompt: hinted` the hinted attempts are trained as plain GRPO
+    on the hinted prompt, in a group of their own. Nothing adapts to the student beyond the failed mark:
+    this is the fixed scaffold Mentor's adaptive hints are measured against.
+    """
+
+    name = "fixed"
+
+    def __init__(self, source: HintSource, horizon: int = 0, levels: tuple[int, ...] = (2, 1),
+                 rescue_share: float = 1.0) -> None:
+        if not levels or any(level < 1 for level in levels):
+            raise ConfigError(f"fixed: levels must be hint levels >= 1, got {list(levels)}.",
+                              where="hints.schedule.args.levels", fix="e.g. [2, 1]: rung 2 in the first half, 1 after")
+        if not 0 <= rescue_share <= 1:
+            raise ConfigError(f"fixed: rescue_share={rescue_share} is out of range.",
+                              where="hints.schedule.args.rescue_share", fix="use a share in [0, 1] (0: no re-roll)")
+        self.source, self.horizon = source, int(horizon)
+        self.levels, self.rescue_share = tuple(int(x) for x in levels), float(rescue_share)
+        self.failed: set[str] = set()  # task ids whose last groups failed without a hint
+        self.seen = 0  # rollouts observed: where training is, against the horizon
+
+    def level(self) -> int:
+        """The rung of the current stage of training."""
+        stage = 0 if self.horizon <= 0 else min(self.seen * len(self.levels) // self.horizon, len(self.levels) - 1)
+        return self.levels[stage]
+
+    def _hint(self, task: Task, pool: Sequence[Task], failed: Sequence[str], rng: np.random.Generator) -> Hint | None:
+        for level in range(min(self.level(), self.source.max_level(task)), 0, -1):
+            hint = self.source.hint(task, level, failed, pool, rng)
+            if hint is not None:
+                return hint
+        return None
+
+    def hinted(self, task: Task, size: int) -> int:
+        return size if task.id in self.failed else 0
+
+    def scaffold(self, task: Task, size: int, pool: Sequence[Task], rng: np.random.Generator) -> tuple[Hint | None, ...]:
+        hint = self._hint(task, pool, [], rng) if task.id in self.failed else None
+        return (hint,) * size if hint is not None else (None,) * size
+
+    def rescue(self, group: Sequence[Rollout], pool: Sequence[Task], rng: np.random.Generator) -> tuple[Hint | None, ...]:
+        plain = [r for r in group if not r.hinted and r.score is not None]
+        if not plain or any(r.passed for r in plain) or any(r.hinted for r in group) or self.rescue_share == 0:
+            return ()
+        hint = self._hint(group[0].task, pool, [r.text for r in plain], rng)
+        return () if hint is None else (hint,) * max(1, round(len(group) * self.rescue_share))
+
+    def observe(self, rollouts: Sequence[Rollout]) -> None:
+        self.seen += len(rollouts)
+        for group in groups_of(rollouts):
+            task_id = group[0].task.id
+            plain = [r for r in group if not r.hinted and r.score is not None]
+            hinted = [r for r in group if r.hinted and r.score is not None]
+            if plain and not any(r.passed for r in plain):
+                self.failed.add(task_id)
+            elif (plain and any(r.passed for r in plain)) or (hinted and all(r.passed for r in hinted)):
+                self.failed.discard(task_id)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"failed": sorted(self.failed), "seen": self.seen}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.failed, self.seen = set(state.get("failed", [])), int(state.get("seen", 0))
