@@ -78,6 +78,37 @@ def arm_configs(config: Path | None, overrides: Sequence[str], seed: int, steps:
     return out
 
 
+HOSTS = ("mentor", "trl")
+TRL_ARMS = ("control", "thompson", "mentor")  # TRL generates one fixed batch per step: no refills, no hinted-prompt loss
+
+
+def check_host(host: str, arms: Sequence[str]) -> None:
+    if host not in HOSTS:
+        raise ConfigError(f"unknown host {host!r}", where="--host", fix=f"one of: {', '.join(HOSTS)}")
+    if host == "trl" and (bad := [a for a in arms if a not in TRL_ARMS]):
+        raise ConfigError(f"arm {bad[0]!r} cannot run in TRL's GRPOTrainer (it needs a variable batch or the "
+                          "hinted-prompt loss)", where="--arms", fix=f"with --host trl use arms from: {', '.join(TRL_ARMS)}")
+
+
+def train_on_trl(cfg: RunConfig, run_dir: Path, arm: str, budget: int) -> None:
+    """One arm through TRL: the control is vanilla `GRPOTrainer`; every other arm drives the teacher.
+    A finished run is kept; every arm gets the control's number of full batches."""
+    from mentor.integrations.trl import train_trl
+
+    if (run_dir / "run.sqlite").is_file() and _finished(run_dir, budget):
+        return
+    steps = budget // (cfg.sampling.tasks_per_step * cfg.sampling.group_size)
+    train_trl(cfg, run_dir, teacher=arm != "control", max_steps=steps)
+
+
+def _finished(run_dir: Path, budget: int) -> bool:
+    from mentor.store import open_readonly
+
+    with open_readonly(run_dir) as store:
+        evals = store.evals()
+        return bool(evals) and evals[-1].rollouts >= budget
+
+
 def arm_budget(cfg: RunConfig, steps: int) -> int:
     """The rollouts every arm may spend: the control's `steps` full batches."""
     return steps * cfg.sampling.tasks_per_step * cfg.sampling.group_size
@@ -216,6 +247,7 @@ def compare_command(
     arms: Annotated[str, typer.Option(help="Comma-separated arms: control, dapo, prefix_hints, thompson, mentor.")] = ",".join(DEFAULT_ARMS),
     preset: Annotated[str | None, typer.Option("--preset", help="Presets under the config for every arm, e.g. a task suite: design, evaluation.")] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Directory for the arms' runs and the report.")] = Path("runs/compare"),
+    host: Annotated[str, typer.Option("--host", help="Where the arms train: mentor (Mentor's own loop) or trl (TRL's GRPOTrainer; the control is vanilla GRPOTrainer).")] = "mentor",
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Run vanilla GRPO, Mentor and the chosen baselines at the same rollout budget and seeds; one report
@@ -234,6 +266,7 @@ def compare_command(
         raise MentorError(f"--seeds must be comma-separated integers, got {seeds!r}.", where="--seeds",
                           fix="e.g. --seeds 0,1") from None
     arm_list = parse_arms(arms)
+    check_host(host, arm_list)
     # every arm's config is resolved and checked before any of them trains
     configs = {seed: arm_configs(config, set_ or [], seed, steps, arm_list, preset) for seed in seed_list}
     budget = arm_budget(next(iter(configs[seed_list[0]].values())), steps) if seed_list else 0
@@ -251,8 +284,10 @@ def compare_command(
                               f"hinted {m['hinted_groups']} {sum(m['timings'].values()):.1f}s{acc}", highlight=False)
 
             with runlock.acquire(run_dir):  # one writer per run directory
-                run = train(cfgs[arm], run_dir, resume=resume, on_step=on_step)
-            run.store.close()
+                if host == "trl":
+                    train_on_trl(cfgs[arm], run_dir, arm, budget)
+                else:
+                    train(cfgs[arm], run_dir, resume=resume, on_step=on_step).store.close()
             write_report(run_dir)
     summary = summarise(out_dir, seed_list, arm_list, budget)
     (out_dir / "compare.json").write_text(json.dumps({"seeds": seed_list, "arms": arm_list, "summary": summary},

@@ -20,16 +20,16 @@ baseline and gives it zero advantage. On an older TRL, either add a reward funct
 scores, or pass `on_unscorable="raise"` to stop training at the first grader failure instead.
 Either way `reward.stats` counts the failures (`reward.pop_metrics()` for a logger).
 
-Not available through this adapter: Mentor's curriculum (GRPOTrainer samples its dataset with its own
-sampler), hints (re-rolls scored under the no-hint context need Mentor's loop) and step-level credit
-(TRL computes sequence-level advantages itself). See docs/integrations.md.
+The reward function alone brings grading, not the teacher. `MentorGRPOTrainer` (module `trl_host`,
+loaded on first use) is the whole teacher inside TRL: selection, hints and token-level credit.
+See docs/integrations.md.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from mentor.config import PromptConfig
 from mentor.errors import ConfigError, MissingExtraError, TaskError, VerifierError
@@ -52,7 +52,26 @@ from mentor.integrations import (
 )
 from mentor.types import Task
 
-__all__ = ["MentorRewardFunc", "completion_text", "mentor_reward_func", "to_trl_dataset"]
+if TYPE_CHECKING:
+    from mentor.integrations.trl_host import MentorGRPOTrainer, TeacherSampler, grpo_args, train_trl
+
+__all__ = ["MentorGRPOTrainer", "MentorRewardFunc", "TeacherSampler", "completion_text", "grpo_args",
+           "mentor_reward_func", "to_trl_dataset", "train_trl"]
+
+_HOST = ("MentorGRPOTrainer", "TeacherSampler", "grpo_args", "train_trl")
+
+
+def __getattr__(name: str) -> Any:
+    """The teacher host (`trl_host`) imports TRL and torch: loaded on first use, with an install hint."""
+    if name not in _HOST:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    try:
+        import trl  # noqa: F401
+    except ImportError:
+        raise MissingExtraError("trl", "trl", f"mentor.integrations.trl.{name}") from None
+    from mentor.integrations import trl_host
+
+    return getattr(trl_host, name)
 
 OnUnscorable = Literal["none", "raise"]
 

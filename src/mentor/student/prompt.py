@@ -14,6 +14,21 @@ def user_text(prompt: PromptConfig, answer_prefix: str, task_prompt: str) -> str
     return prompt.template.format(prompt=task_prompt, answer_prefix=answer_prefix)
 
 
+def prompt_messages(prompt: PromptConfig, answer_prefix: str, task: Task, hint: Hint | None = None) -> list[dict[str, str]]:
+    """The prompt as chat messages, for hosts that apply the chat template themselves (TRL): the
+    system message, worked-example hints as earlier turns, then the (hinted) task."""
+    messages = [{"role": "system", "content": prompt.system}] if prompt.system else []
+    text = user_text(prompt, answer_prefix, task.prompt)
+    if hint is not None and hint.shots:
+        for q, a in hint.shots:
+            messages += [{"role": "user", "content": user_text(prompt, answer_prefix, q)},
+                         {"role": "assistant", "content": a}]
+    elif hint is not None:
+        text = render_hinted_prompt(text, hint)
+    messages.append({"role": "user", "content": text})
+    return messages
+
+
 def prompt_ids(policy: Any, cfg: RunConfig, task: Task, hint: Hint | None = None) -> list[int]:
     """Token ids of the student's prompt: worked-example hints as earlier chat turns, other hints as
     text around the question. Training always scores under `hint=None`."""

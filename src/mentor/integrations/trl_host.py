@@ -1,0 +1,434 @@
+"""The teacher inside TRL's `GRPOTrainer`: selection, hints and token-level credit, as a thin host.
+
+    from mentor.config import load_config
+    from mentor.integrations.trl import MentorGRPOTrainer, grpo_args
+
+    cfg = load_config("mentor.yaml")
+    trainer = MentorGRPOTrainer(model="HuggingFaceTB/SmolLM2-135M-Instruct", config=cfg,
+                                args=grpo_args(cfg, "runs/trl"), run_dir="runs/trl")
+    trainer.train()
+
+TRL keeps generation, the loss, the optimiser, accelerate and its logging. Mentor's teacher
+(`mentor.teacher.Teacher`, the same object Mentor's own loop drives) decides three things:
+
+- **What to practise.** `TeacherSampler` honours `RepeatSampler`'s contract (each planned task
+  `num_generations` times in a row, `generation_batch_size // num_generations` tasks per
+  generation batch, the batch repeated `num_iterations × steps_per_generation` times), and asks the
+  teacher for a plan per generation batch. The dataloader fetches one batch ahead, so a plan is made
+  before the previous batch's outcomes are observed: a one-batch lag that Mentor's own loop does not
+  have. Every rank builds the same teacher and observes the same gathered rollouts, so every rank's
+  sampler plans the same batch; the 2-process test checks that their states agree.
+- **Who gets a hint.** The plan's hinted attempts are generated from the scaffolded prompt and then
+  trained under the no-hint prompt. TRL's generation batch has a fixed size, so a hinted attempt takes
+  one of the group's `num_generations` slots rather than joining the group, and the rescue re-roll of
+  a group that failed entirely (Mentor's loop samples it after grading) has no slot: it is not done.
+  The guided tokens' bounded r/(r+γ) shaping (train/grpo.py) enters through the advantage: with
+  `num_iterations=1` TRL's ratio is exactly 1 at the update, so the gradient of r/(r+γ)·A equals that
+  of TRL's loss with A·γr/(r+γ)², r = π_θ(o|q) / π_θ(o|q, hint), both computed here before the update.
+- **What each token is worth.** The teacher's credit assigner (prefix-tree by default) gives a
+  (B, T) advantage tensor, which TRL's loss takes as is.
+
+An unscorable attempt (grader failure) gets `None` from the reward function and zero advantage, and
+stays out of its group's baseline. With `teacher=False` the trainer is vanilla `GRPOTrainer` (TRL's
+sampler, TRL's advantages) that records the same run store: the control arm of
+`mentor compare --host trl`. With `run_dir`, rank 0 writes a Mentor run store (one row per attempt,
+step metrics, held-out evaluations without hints) that `mentor report` and `mentor compare` read.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from accelerate.utils import gather_object
+from torch.utils.data import Sampler
+from transformers import TrainerCallback
+from trl import GRPOConfig, GRPOTrainer
+
+from mentor.config import RunConfig
+from mentor.errors import ConfigError
+from mentor.integrations import render_prompt
+from mentor.integrations.trl import completion_text
+from mentor.store import RunStore
+from mentor.student.prompt import prompt_messages, user_text
+from mentor.tasks import load_task_mix
+from mentor.teacher import GroupPlan, Teacher, build_teacher, check_plugins
+from mentor.teacher.hints.base import render_hinted_prompt
+from mentor.train.evaluate import evaluate
+from mentor.train.records import attempt_row, step_metrics
+from mentor.train.setup import build_grader
+from mentor.types import Rollout, Task
+
+__all__ = ["MentorGRPOTrainer", "TeacherSampler", "grpo_args", "train_trl"]
+
+
+def grpo_args(cfg: RunConfig, output_dir: str | Path, *, num_processes: int = 1, **overrides: Any) -> GRPOConfig:
+    """A `GRPOConfig` that trains what `cfg` describes: one optimiser step per generation batch of
+    `tasks_per_step × group_size` attempts, Mentor's sampling and optimiser settings, no KL term
+    unless `optim.kl_coef` asks for one. `overrides` go to `GRPOConfig` last."""
+    s, o = cfg.sampling, cfg.optim
+    batch = s.tasks_per_step * s.group_size
+    if batch % num_processes:
+        raise ConfigError(f"{batch} attempts per step cannot be split over {num_processes} processes",
+                          where="sampling.tasks_per_step", fix="make tasks_per_step × group_size a multiple of it")
+    per_device = min(s.group_size, batch // num_processes)
+    accumulation = batch // (per_device * num_processes)
+    kwargs: dict[str, Any] = dict(
+        output_dir=str(output_dir), num_generations=s.group_size, per_device_train_batch_size=per_device,
+        gradient_accumulation_steps=accumulation, steps_per_generation=accumulation, num_iterations=1,
+        max_completion_length=s.max_new_tokens, temperature=s.temperature, top_p=s.top_p,
+        learning_rate=o.lr, weight_decay=o.weight_decay, max_grad_norm=o.max_grad_norm, epsilon=o.clip_eps,
+        beta=o.kl_coef, lr_scheduler_type="constant", warmup_steps=0, max_steps=o.steps,
+        scale_rewards="group" if o.scale_by_std else "none", loss_type="dapo", seed=cfg.seed,
+        use_cpu=not torch.cuda.is_available(), bf16=False, report_to="none", save_strategy="no",
+        logging_steps=1, disable_tqdm=True, shuffle_dataset=True, disable_dropout=True,
+        # Mentor samples from the whole distribution (top-p only); TRL's default also cuts to the top 50
+        top_k=0,
+        # TRL turns activation checkpointing on (GPU memory); on CPU it makes generation several times slower
+        gradient_checkpointing=False,
+    )
+    kwargs.update(overrides)
+    return GRPOConfig(**kwargs)
+
+
+class TeacherSampler(Sampler[int]):
+    """Dataset indices in `RepeatSampler`'s order, one teacher plan per generation batch. The plans
+    wait in `pending` until the trainer generates their batch (one is fetched ahead)."""
+
+    def __init__(self, teacher: Teacher, rows: Mapping[str, int], *, group_size: int, repeat_count: int,
+                 batches: int, seed: int) -> None:
+        self.teacher, self.rows = teacher, rows
+        self.group_size, self.repeat_count, self.batches, self.seed = group_size, repeat_count, batches, seed
+        self.pending: deque[list[GroupPlan]] = deque()
+
+    def __len__(self) -> int:
+        return self.batches * self.teacher.tasks_per_step * self.group_size * self.repeat_count
+
+    def __iter__(self) -> Iterator[int]:
+        for n in range(self.batches):
+            plans = self.teacher.plan(np.random.default_rng([self.seed, n]))
+            sizes = {len(p.hints) for p in plans}
+            if len(plans) != self.teacher.tasks_per_step or sizes != {self.group_size}:
+                raise ConfigError("the teacher planned another number or size of groups than the generation batch holds",
+                                  where="curriculum",
+                                  fix="TRL generates a fixed batch: leave curriculum.budget and curriculum.filter unset")
+            self.pending.append(plans)
+            indices = [self.rows[p.task.id] for p in plans for _ in range(self.group_size)]
+            for _ in range(self.repeat_count):
+                yield from indices
+
+
+class MentorGRPOTrainer(GRPOTrainer):
+    """`GRPOTrainer` with Mentor's teacher deciding selection, hints and credit (module docstring).
+
+    `config` is a Mentor `RunConfig`: its task mix, teacher plug-ins, reward and evaluation are used;
+    `args` must agree with its sampling (`grpo_args(config, ...)` builds one that does). Pass
+    `teacher=False` for vanilla GRPO with the same grading, evaluation and run store.
+    """
+
+    def __init__(self, model: Any, config: RunConfig, args: GRPOConfig, *, teacher: bool = True,
+                 run_dir: str | Path | None = None, **kwargs: Any) -> None:
+        _check_args(config, args, teacher)
+        check_plugins(config)
+        self.mentor_config = config
+        pool, self.heldout = load_task_mix(config.tasks, config.seed)
+        self.tasks: dict[str, Task] = {t.id: t for t in pool}
+        self.teacher: Teacher | None = build_teacher(config, pool) if teacher else None
+        self.reward = _GradingReward(build_grader(config), self.tasks)
+        from datasets import Dataset
+
+        dataset = Dataset.from_list([{"prompt": render_prompt(t, config.prompt, config.reward.answer_prefix),
+                                      "task_id": t.id} for t in pool])
+        self._rows = {t.id: i for i, t in enumerate(pool)}
+        self._plans: list[GroupPlan] | None = None
+        self._hinted_prompt_ids: dict[int, list[int]] = {}
+        self._sampler: TeacherSampler | None = None
+        self.rollouts = 0  # attempts generated so far, on every rank
+        self.generation_batches = 0
+        super().__init__(model=model, reward_funcs=[self.reward], args=args, train_dataset=dataset, **kwargs)
+        self.store = None
+        if run_dir is not None and self.accelerator.is_main_process:
+            self.store = _create_store(Path(run_dir), config, pool, self.heldout, host="trl", teacher=teacher)
+        self.add_callback(_Evaluate(self))
+
+    # ------------------------------------------------------------------------ selection
+
+    def _get_train_sampler(self, dataset: Any = None) -> Sampler:
+        if self.teacher is None:
+            return super()._get_train_sampler(dataset)
+        # The dataloader yields each plan's batch `repeat` times and the trainer takes
+        # `gradient_accumulation_steps` batches per optimiser step; one more plan covers the prefetch.
+        repeat = self.num_iterations * self.args.steps_per_generation
+        batches = math.ceil(self.args.max_steps * self.args.gradient_accumulation_steps / repeat) + 1
+        self._sampler = TeacherSampler(self.teacher, self._rows, group_size=self.num_generations,
+                                       repeat_count=repeat, batches=batches, seed=self.mentor_config.seed)
+        return self._sampler
+
+    # ------------------------------------------------------------------------ hints
+
+    def _generate(self, prompts: list) -> Any:
+        """Hinted slots are generated from their scaffolded prompt; the no-hint prompt's ids are
+        returned in their place, so that TRL scores, and trains, every attempt under the no-hint prompt."""
+        if self._plans is None or not self.model.training:
+            return super()._generate(prompts)
+        slots = self._local_slots(len(prompts))
+        shown = [self._shown_prompt(p, plan, j) for p, (plan, j) in zip(prompts, slots, strict=True)]
+        hinted = [i for i, (plan, j) in enumerate(slots) if plan.hints[j] is not None]
+        out = list(super()._generate(shown))
+        self._hinted_prompt_ids = {}
+        if hinted:
+            no_hint_ids, _, _ = self._tokenize_prompts([prompts[i] for i in hinted])
+            prompt_ids = list(out[0])
+            for i, ids in zip(hinted, no_hint_ids, strict=True):
+                self._hinted_prompt_ids[i] = list(prompt_ids[i])
+                prompt_ids[i] = list(ids)
+            out[0] = prompt_ids
+        return tuple(out)
+
+    def _shown_prompt(self, prompt: Any, plan: GroupPlan, j: int) -> Any:
+        hint = plan.hints[j]
+        if hint is None:
+            return prompt
+        cfg = self.mentor_config
+        if cfg.prompt.chat:
+            return prompt_messages(cfg.prompt, cfg.reward.answer_prefix, plan.task, hint)
+        return render_hinted_prompt(user_text(cfg.prompt, cfg.reward.answer_prefix, plan.task.prompt), hint) + "\n"
+
+    def _local_slots(self, n: int) -> list[tuple[GroupPlan, int]]:
+        """(plan, attempt) of this rank's `n` slots: rank r holds slots [r·n, (r+1)·n) of the batch."""
+        assert self._plans is not None
+        g = self.num_generations
+        start = self.accelerator.process_index * n
+        return [(self._plans[s // g], s % g) for s in range(start, start + n)]
+
+    # ------------------------------------------------------------------------ credit
+
+    def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
+        training = self.model.training
+        if training and self.teacher is not None:
+            assert self._sampler is not None
+            self._plans = self._sampler.pending.popleft()
+            for row, (plan, _) in zip(inputs, self._local_slots(len(inputs)), strict=True):
+                if row["task_id"] != plan.task.id:  # the dataloader and the plans drifted apart
+                    raise RuntimeError(f"slot holds task {row['task_id']}, the plan says {plan.task.id}")
+        t0 = time.perf_counter()
+        output = super()._generate_and_score_completions(inputs)
+        if not training:
+            return output
+        local = self.reward.take()
+        rollouts = self._rollouts(gather_object(local), gather_object(output["advantages"].tolist()))
+        self.rollouts += len(rollouts)
+        self.generation_batches += 1
+        info: dict[str, Any] = {}
+        if self.teacher is not None:
+            rollouts, info = self.teacher.advantages(rollouts, tokenizer=self.processing_class)
+            output["advantages"] = self._local_advantages(rollouts, output, len(inputs))
+            self.teacher.observe(rollouts)
+        metrics = step_metrics(rollouts, set(), info, {}, len(rollouts), None)
+        for key in ("signal_share", "hinted_attempt_share", "pass_rate", "format_rate"):
+            if metrics[key] is not None:
+                self._metrics["train"][f"mentor/{key}"].append(float(metrics[key]))
+        if self.store is not None:
+            state = {"teacher": self.teacher.state_dict() if self.teacher else {}}
+            self.store.commit_step(self.generation_batches, self.rollouts, [attempt_row(r) for r in rollouts],
+                                   metrics, {"generate": time.perf_counter() - t0}, state)
+        self._plans = None
+        return output
+
+    def _rollouts(self, graded: Sequence[tuple[str, str, list[int], Any]], trl_advantages: Sequence[float]) -> list[Rollout]:
+        """The generation batch as Mentor rollouts, in slot order. Without a teacher they carry TRL's
+        own (sequence-level) advantage, for the store."""
+        g, out = self.num_generations, []
+        for s, ((task_id, text, ids, grade), adv) in enumerate(zip(graded, trl_advantages, strict=True)):
+            plan = self._plans[s // g] if self._plans is not None else None
+            hint = plan.hints[s % g] if plan is not None else None
+            out.append(Rollout(task=self.tasks[task_id], group=s // g, index=s % g, text=text,
+                               completion_ids=tuple(ids), logprobs=(), finished=True, hint=hint,
+                               policy_version=self.generation_batches, grade=grade,
+                               advantages=None if self.teacher else (round(float(adv), 6),) * len(ids)))
+        return out
+
+    def _local_advantages(self, rollouts: Sequence[Rollout], output: dict[str, Any], n: int) -> torch.Tensor:
+        """This rank's (B, T) advantages; guided tokens carry the r/(r+γ) shaping weight."""
+        by_slot = {r.group * self.num_generations + r.index: r for r in rollouts}
+        start = self.accelerator.process_index * n
+        completion_ids = output["completion_ids"]
+        adv = torch.zeros(completion_ids.shape, dtype=torch.float32, device=completion_ids.device)
+        for i in range(n):
+            row = by_slot[start + i].advantages or ()
+            adv[i, : len(row)] = torch.tensor(row, dtype=torch.float32)
+        if self._hinted_prompt_ids:
+            adv = adv * self._guided_weights(output)
+        return adv
+
+    @torch.no_grad()
+    def _guided_weights(self, output: dict[str, Any]) -> torch.Tensor:
+        """γ·r/(r+γ)² per guided token (1 elsewhere), r = π_θ(o_t | q, o_<t) / π_θ(o_t | q, hint, o_<t)."""
+        rows = sorted(self._hinted_prompt_ids)
+        completion, mask = output["completion_ids"][rows], output["completion_mask"][rows]
+        no_hint = self._logps(output["prompt_ids"][rows], output["prompt_mask"][rows], completion, mask)
+        hinted_ids = [torch.tensor(self._hinted_prompt_ids[i]) for i in rows]
+        width = max(len(x) for x in hinted_ids)
+        pad = self.processing_class.pad_token_id
+        p_ids = torch.stack([torch.cat([torch.full((width - len(x),), pad), x]) for x in hinted_ids])
+        p_mask = torch.stack([torch.cat([torch.zeros(width - len(x)), torch.ones(len(x))]) for x in hinted_ids])
+        with_hint = self._logps(p_ids.to(completion.device), p_mask.long().to(completion.device), completion, mask)
+        gamma = self.mentor_config.hints.gamma
+        r = torch.exp(no_hint - with_hint)
+        weights = torch.ones(output["completion_ids"].shape, device=completion.device)
+        weights[rows] = gamma * r / (r + gamma) ** 2
+        return weights
+
+    def _logps(self, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, completion_ids: torch.Tensor,
+               completion_mask: torch.Tensor) -> torch.Tensor:
+        logps, _, _ = self._get_per_token_logps_and_entropies(
+            self.model, torch.cat([prompt_ids, completion_ids], dim=1),
+            torch.cat([prompt_mask, completion_mask], dim=1), completion_ids.size(1),
+            batch_size=self.args.per_device_train_batch_size)
+        return logps
+
+    # ------------------------------------------------------------------------ evaluation
+
+    def evaluate_heldout(self, step: int) -> float | None:
+        """Mentor's held-out evaluation (greedy, no hints, the run's own tasks), on rank 0."""
+        if not self.accelerator.is_main_process:
+            return None
+        from mentor.student.policy import HFPolicy
+
+        cfg = self.mentor_config
+        model = self.accelerator.unwrap_model(self.model)
+        was_training = model.training
+        model.eval()
+        policy = HFPolicy(model, self.processing_class, cfg.model.model_copy(update={"sample_dtype": "float32"}))
+        last = step >= self.args.max_steps
+        row = evaluate(policy, self.heldout, cfg, step=step, rollouts=self.rollouts, grade=self.reward.grade_fn,
+                       pass_k=step == 0 or last)
+        model.train(was_training)
+        if self.store is not None:
+            self.store.save_eval(row)
+        return row.accuracy
+
+
+class _GradingReward:
+    """The trainer's reward function: grades each completion against its task with the run's grader
+    and keeps what it graded for the teacher. `None` for an unscorable attempt (TRL's "no reward")."""
+
+    __name__ = "mentor_reward"
+
+    def __init__(self, grade_fn: Any, tasks: Mapping[str, Task]) -> None:
+        self.grade_fn, self.tasks = grade_fn, tasks
+        self._graded: list[tuple[str, str, list[int], Any]] = []
+
+    def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], completion_ids: Sequence[Sequence[int]],
+                 task_id: Sequence[str], **_: Any) -> list[float | None]:
+        self._graded, scores = [], []
+        for tid, completion, ids in zip(task_id, completions, completion_ids, strict=True):
+            text = completion_text(completion)
+            grade = self.grade_fn(self.tasks[tid], text)
+            self._graded.append((tid, text, list(ids), grade))
+            scores.append(None if grade.score is None else float(grade.score))
+        return scores
+
+    def take(self) -> list[tuple[str, str, list[int], Any]]:
+        graded, self._graded = self._graded, []
+        return graded
+
+
+class _Evaluate(TrainerCallback):
+    """Held-out evaluation before training, every `eval.every` steps and after the last step."""
+
+    def __init__(self, trainer: MentorGRPOTrainer) -> None:
+        self.trainer = trainer
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.trainer.evaluate_heldout(0)
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        step = state.global_step
+        if step % self.trainer.mentor_config.eval.every == 0 or step >= args.max_steps:
+            self.trainer.evaluate_heldout(step)
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self.trainer.store is not None:
+            self.trainer.store.close()
+
+
+def _check_args(cfg: RunConfig, args: GRPOConfig, teacher: bool) -> None:
+    """The TRL config must train what the Mentor config describes; a mismatch is refused, never fixed."""
+    s = cfg.sampling
+    wanted = {"num_generations": s.group_size, "generation_batch_size": s.tasks_per_step * s.group_size,
+              "max_completion_length": s.max_new_tokens, "temperature": s.temperature}
+    for key, value in wanted.items():
+        if getattr(args, key) != value:
+            raise ConfigError(f"GRPOConfig.{key} is {getattr(args, key)}, the Mentor config says {value}",
+                              where=f"GRPOConfig.{key}", fix="build the GRPOConfig with mentor's grpo_args(config, ...)")
+    if cfg.hints.loss_prompt != "no_hint" or cfg.curriculum.filter is not None or cfg.curriculum.budget is not None:
+        raise ConfigError("the TRL host generates one fixed batch per step and trains under the no-hint prompt",
+                          where="curriculum.filter / curriculum.budget / hints.loss_prompt",
+                          fix="leave curriculum.filter and curriculum.budget unset and hints.loss_prompt at no_hint")
+    if args.max_steps is None or args.max_steps <= 0:
+        raise ConfigError("GRPOConfig.max_steps is not set", where="GRPOConfig.max_steps",
+                          fix="set max_steps (grpo_args uses optim.steps)")
+    if teacher and cfg.hints.schedule.name != "none" and (
+            args.num_iterations != 1 or args.steps_per_generation > args.gradient_accumulation_steps):
+        raise ConfigError("hinted attempts need one optimisation pass per generation batch: the guided-token "
+                          "shaping is exact only where TRL's importance ratio is 1",
+                          where="GRPOConfig.num_iterations",
+                          fix="num_iterations=1 and steps_per_generation=gradient_accumulation_steps, or hints.schedule: none")
+
+
+def _create_store(run_dir: Path, cfg: RunConfig, pool: Sequence[Task], heldout: Sequence[Task], *, host: str,
+                  teacher: bool) -> RunStore:
+    plugins = {"host": host, "teacher": teacher, "selector": cfg.curriculum.selector.model_dump(),
+               "hints": {"schedule": cfg.hints.schedule.model_dump(), "source": cfg.hints.source.model_dump()},
+               "credit": cfg.credit.assigner.model_dump(), "reward": cfg.reward.model_dump()}
+    store = RunStore.create(run_dir, json.dumps(cfg.model_dump(mode="json"), sort_keys=True), cfg.hash(), plugins)
+    store.save_tasks(pool, heldout)
+    return store
+
+
+def train_trl(cfg: RunConfig, run_dir: str | Path, *, teacher: bool = True, max_steps: int | None = None,
+              num_processes: int = 1) -> MentorGRPOTrainer:
+    """One run of `cfg` through TRL (`mentor compare --host trl`): the student named by `model.name`,
+    the run store in `run_dir`, the trained student saved to `run_dir/checkpoints/step-N`."""
+    run_dir = Path(run_dir)
+    if (run_dir / "run.sqlite").exists():
+        from mentor.errors import StoreError
+
+        raise StoreError("a TRL run cannot be resumed part-way (its sampler and optimiser state are TRL's)",
+                         where=str(run_dir), fix=f"delete {run_dir} to run this arm again")
+    if cfg.model.threads:
+        torch.set_num_threads(cfg.model.threads)
+    model, tokenizer = _student(cfg.model.name)
+    steps = max_steps or cfg.optim.steps
+    args = grpo_args(cfg, run_dir / "trl", num_processes=num_processes, max_steps=steps)
+    trainer = MentorGRPOTrainer(model=model, processing_class=tokenizer, config=cfg, args=args, teacher=teacher,
+                                run_dir=run_dir)
+    trainer.train()
+    if trainer.accelerator.is_main_process:
+        out = run_dir / "checkpoints" / f"step-{trainer.state.global_step}"
+        trainer.save_model(str(out))
+        trainer.processing_class.save_pretrained(str(out))
+    return trainer
+
+
+def _student(name: str) -> tuple[Any, Any]:
+    """(model or path, tokenizer) for `model.name`: the bundled directory, the tiny test model, or a path."""
+    from transformers import AutoTokenizer
+
+    if name == "tiny":
+        from mentor.student.tiny import tiny_model
+
+        return tiny_model()
+    if name == "smollm2-135m":
+        from mentor.student.bundled import bundled_model_dir
+
+        name = str(bundled_model_dir())
+    return name, AutoTokenizer.from_pretrained(name)
