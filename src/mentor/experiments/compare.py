@@ -90,7 +90,7 @@ def check_host(host: str, arms: Sequence[str]) -> None:
                           "hinted-prompt loss)", where="--arms", fix=f"with --host trl use arms from: {', '.join(TRL_ARMS)}")
 
 
-def train_on_trl(cfg: RunConfig, run_dir: Path, arm: str, budget: int) -> None:
+def train_on_trl(cfg: RunConfig, run_dir: Path, arm: str, budget: int, console: Any) -> None:
     """One arm through TRL: the control is vanilla `GRPOTrainer`; every other arm drives the teacher.
     A finished run is kept; every arm gets the control's number of full batches."""
     from mentor.integrations.trl import train_trl
@@ -98,7 +98,13 @@ def train_on_trl(cfg: RunConfig, run_dir: Path, arm: str, budget: int) -> None:
     if (run_dir / "run.sqlite").is_file() and _finished(run_dir, budget):
         return
     steps = budget // (cfg.sampling.tasks_per_step * cfg.sampling.group_size)
-    train_trl(cfg, run_dir, teacher=arm != "control", max_steps=steps)
+    def on_log(step: int, logs: dict[str, float]) -> None:
+        console.print(f"  {arm} step {step}: reward {logs.get('reward', 0):.2f} "
+                      f"signal {logs.get('mentor/signal_share', 0):.0%} "
+                      f"hinted {logs.get('mentor/hinted_attempt_share', 0):.0%} {logs.get('step_time', 0):.1f}s",
+                      highlight=False)
+
+    train_trl(cfg, run_dir, teacher=arm != "control", max_steps=steps, on_log=on_log)
 
 
 def _finished(run_dir: Path, budget: int) -> bool:
@@ -285,7 +291,7 @@ def compare_command(
 
             with runlock.acquire(run_dir):  # one writer per run directory
                 if host == "trl":
-                    train_on_trl(cfgs[arm], run_dir, arm, budget)
+                    train_on_trl(cfgs[arm], run_dir, arm, budget, console)
                 else:
                     train(cfgs[arm], run_dir, resume=resume, on_step=on_step).store.close()
             write_report(run_dir)

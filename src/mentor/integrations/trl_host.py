@@ -41,7 +41,7 @@ import json
 import math
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,7 @@ import numpy as np
 import torch
 from accelerate.utils import gather_object
 from torch.utils.data import Sampler
-from transformers import TrainerCallback
+from transformers import PrinterCallback, TrainerCallback
 from trl import GRPOConfig, GRPOTrainer
 
 from mentor.config import RunConfig
@@ -88,7 +88,7 @@ def grpo_args(cfg: RunConfig, output_dir: str | Path, *, num_processes: int = 1,
         beta=o.kl_coef, lr_scheduler_type="constant", warmup_steps=0, max_steps=o.steps,
         scale_rewards="group" if o.scale_by_std else "none", loss_type="dapo", seed=cfg.seed,
         use_cpu=not torch.cuda.is_available(), bf16=False, report_to="none", save_strategy="no",
-        logging_steps=1, disable_tqdm=True, shuffle_dataset=True, disable_dropout=True,
+        logging_steps=1, shuffle_dataset=True, disable_dropout=True,
         # Mentor samples from the whole distribution (top-p only); TRL's default also cuts to the top 50
         top_k=0,
         # TRL turns activation checkpointing on (GPU memory); on CPU it makes generation several times slower
@@ -360,6 +360,15 @@ class _Evaluate(TrainerCallback):
             self.trainer.store.close()
 
 
+class _OnLog(TrainerCallback):
+    def __init__(self, fn: Callable[[int, dict[str, float]], None]) -> None:
+        self.fn = fn
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None, **kwargs: Any) -> None:
+        if logs and "loss" in logs and state.is_world_process_zero:
+            self.fn(state.global_step, logs)
+
+
 def _check_args(cfg: RunConfig, args: GRPOConfig, teacher: bool) -> None:
     """The TRL config must train what the Mentor config describes; a mismatch is refused, never fixed."""
     s = cfg.sampling
@@ -395,9 +404,10 @@ def _create_store(run_dir: Path, cfg: RunConfig, pool: Sequence[Task], heldout: 
 
 
 def train_trl(cfg: RunConfig, run_dir: str | Path, *, teacher: bool = True, max_steps: int | None = None,
-              num_processes: int = 1) -> MentorGRPOTrainer:
+              num_processes: int = 1, on_log: Callable[[int, dict[str, float]], None] | None = None) -> MentorGRPOTrainer:
     """One run of `cfg` through TRL (`mentor compare --host trl`): the student named by `model.name`,
-    the run store in `run_dir`, the trained student saved to `run_dir/checkpoints/step-N`."""
+    the run store in `run_dir`, the trained student saved to `run_dir/checkpoints/step-N`. `on_log`
+    gets TRL's logs of each step in place of TRL's printed dictionaries."""
     run_dir = Path(run_dir)
     if (run_dir / "run.sqlite").exists():
         from mentor.errors import StoreError
@@ -408,9 +418,13 @@ def train_trl(cfg: RunConfig, run_dir: str | Path, *, teacher: bool = True, max_
         torch.set_num_threads(cfg.model.threads)
     model, tokenizer = _student(cfg.model.name)
     steps = max_steps or cfg.optim.steps
-    args = grpo_args(cfg, run_dir / "trl", num_processes=num_processes, max_steps=steps)
+    args = grpo_args(cfg, run_dir / "trl", num_processes=num_processes, max_steps=steps,
+                     disable_tqdm=on_log is not None)
     trainer = MentorGRPOTrainer(model=model, processing_class=tokenizer, config=cfg, args=args, teacher=teacher,
                                 run_dir=run_dir)
+    if on_log is not None:
+        trainer.remove_callback(PrinterCallback)
+        trainer.add_callback(_OnLog(on_log))
     trainer.train()
     if trainer.accelerator.is_main_process:
         out = run_dir / "checkpoints" / f"step-{trainer.state.global_step}"
