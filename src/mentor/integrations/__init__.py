@@ -121,6 +121,21 @@ def render_prompt(task: Task, prompt_cfg: PromptConfig, answer_prefix: str = "An
     return messages
 
 
+def completion_text(completion: Any) -> str:
+    """The text TRL generated: a string (standard format) or the assistant messages' contents
+    (conversational format; TRL passes one assistant message, tool-using runs may pass several)."""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, Mapping):
+        return message_text(completion.get("content"))
+    if isinstance(completion, Sequence):
+        parts = [message_text(m.get("content")) for m in completion
+                 if isinstance(m, Mapping) and m.get("role", "assistant") == "assistant"]
+        return "\n".join(parts)
+    raise TaskError(f"a completion of type {type(completion).__name__} is neither text nor chat messages",
+                    fix="pass TRL's completions unchanged")
+
+
 def message_text(content: Any) -> str:
     """The text of a message's content: a string, or a list of typed parts (multimodal chat format)."""
     if isinstance(content, str):

@@ -42,6 +42,7 @@ from mentor.integrations import (
     TASK_COLUMN,
     RewardStats,
     bare_task,
+    completion_text,
     encode_task,
     grade_attempts,
     message_text,
@@ -74,21 +75,6 @@ def __getattr__(name: str) -> Any:
     return getattr(trl_host, name)
 
 OnUnscorable = Literal["none", "raise"]
-
-
-def completion_text(completion: Any) -> str:
-    """The text TRL generated: a string (standard format) or the assistant messages' contents
-    (conversational format; TRL passes one assistant message, tool-using runs may pass several)."""
-    if isinstance(completion, str):
-        return completion
-    if isinstance(completion, Mapping):
-        return message_text(completion.get("content"))
-    if isinstance(completion, Sequence):
-        parts = [message_text(m.get("content")) for m in completion
-                 if isinstance(m, Mapping) and m.get("role", "assistant") == "assistant"]
-        return "\n".join(parts)
-    raise TaskError(f"a completion of type {type(completion).__name__} is neither text nor chat messages",
-                    fix="pass TRL's completions unchanged")
 
 
 def prompt_text(prompt: Any) -> str:

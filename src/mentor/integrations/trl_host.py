@@ -54,8 +54,7 @@ from trl import GRPOConfig, GRPOTrainer
 
 from mentor.config import RunConfig
 from mentor.errors import ConfigError
-from mentor.integrations import render_prompt
-from mentor.integrations.trl import completion_text
+from mentor.integrations import completion_text, render_prompt
 from mentor.store import RunStore
 from mentor.student.prompt import prompt_messages, user_text
 from mentor.tasks import load_task_mix
