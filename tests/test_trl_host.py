@@ -147,6 +147,12 @@ def test_a_trl_config_that_disagrees_with_mentors_is_refused(tmp_path, override,
     assert where in (err.value.where or "")
 
 
+def test_resuming_the_teacher_from_a_trl_checkpoint_is_refused(tmp_path):
+    trainer = _trainer(tmp_path)
+    with pytest.raises(ConfigError, match="not supported"):
+        trainer.train(resume_from_checkpoint=str(tmp_path))
+
+
 def test_compare_refuses_an_arm_trl_cannot_run(tmp_path):
     result = subprocess.run([sys.executable, "-m", "mentor", "compare", "--host", "trl", "--arms", "control,dapo",
                              "--set", "model.name=tiny", "--out", str(tmp_path)], capture_output=True, text=True)

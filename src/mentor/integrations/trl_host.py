@@ -157,6 +157,15 @@ class MentorGRPOTrainer(GRPOTrainer):
             self.store = _create_store(Path(run_dir), config, pool, self.heldout, host="trl", teacher=teacher)
         self.add_callback(_Evaluate(self))
 
+    def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs: Any) -> Any:
+        if resume_from_checkpoint and self.teacher is not None:
+            # TRL would replay the dataloader to its position through the sampler, planning with the
+            # teacher's final state; the plans, the teacher and the run store would disagree.
+            raise ConfigError("resuming the teacher host from a TRL checkpoint is not supported",
+                              where="resume_from_checkpoint",
+                              fix="start the run again (Mentor's own loop, mentor train, resumes exactly)")
+        return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+
     # ------------------------------------------------------------------------ selection
 
     def _get_train_sampler(self, dataset: Any = None) -> Sampler:
