@@ -37,7 +37,6 @@ step metrics, held-out evaluations without hints) that `mentor report` and `ment
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections import deque
@@ -55,14 +54,13 @@ from trl import GRPOConfig, GRPOTrainer
 from mentor.config import RunConfig
 from mentor.errors import ConfigError
 from mentor.integrations import completion_text, render_prompt
-from mentor.store import RunStore
 from mentor.student.prompt import prompt_messages, user_text
 from mentor.tasks import load_task_mix
 from mentor.teacher import GroupPlan, Teacher, build_teacher, check_plugins
 from mentor.teacher.hints.base import render_hinted_prompt
 from mentor.train.evaluate import evaluate
 from mentor.train.records import attempt_row, step_metrics
-from mentor.train.setup import build_grader
+from mentor.train.setup import build_grader, create_store
 from mentor.types import Rollout, Task
 
 __all__ = ["MentorGRPOTrainer", "TeacherSampler", "grpo_args", "train_trl"]
@@ -154,7 +152,7 @@ class MentorGRPOTrainer(GRPOTrainer):
         super().__init__(model=model, reward_funcs=[self.reward], args=args, train_dataset=dataset, **kwargs)
         self.store = None
         if run_dir is not None and self.accelerator.is_main_process:
-            self.store = _create_store(Path(run_dir), config, pool, self.heldout, host="trl", teacher=teacher)
+            self.store = create_store(config, Path(run_dir), pool, self.heldout, host="trl", teacher=teacher)
         self.add_callback(_Evaluate(self))
 
     def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs: Any) -> Any:
@@ -399,16 +397,6 @@ def _check_args(cfg: RunConfig, args: GRPOConfig, teacher: bool) -> None:
                           "shaping is exact only where TRL's importance ratio is 1",
                           where="GRPOConfig.num_iterations",
                           fix="num_iterations=1 and steps_per_generation=gradient_accumulation_steps, or hints.schedule: none")
-
-
-def _create_store(run_dir: Path, cfg: RunConfig, pool: Sequence[Task], heldout: Sequence[Task], *, host: str,
-                  teacher: bool) -> RunStore:
-    plugins = {"host": host, "teacher": teacher, "selector": cfg.curriculum.selector.model_dump(),
-               "hints": {"schedule": cfg.hints.schedule.model_dump(), "source": cfg.hints.source.model_dump()},
-               "credit": cfg.credit.assigner.model_dump(), "reward": cfg.reward.model_dump()}
-    store = RunStore.create(run_dir, json.dumps(cfg.model_dump(mode="json"), sort_keys=True), cfg.hash(), plugins)
-    store.save_tasks(pool, heldout)
-    return store
 
 
 def train_trl(cfg: RunConfig, run_dir: str | Path, *, teacher: bool = True, max_steps: int | None = None,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from mentor.train import checkpoint
 from mentor.train.evaluate import evaluate
 from mentor.train.grpo import TrainItem, grpo_update
 from mentor.train.loop import GradeFn, Run, is_last_step, train_step
+from mentor.types import Task
 
 
 def build_run(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False) -> Run:
@@ -45,12 +46,7 @@ def build_run(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False) -> R
     else:
         pool, heldout = load_task_mix(cfg.tasks, cfg.seed)
         teacher = build_teacher(cfg, pool)  # a plug-in that cannot be built leaves no run directory behind
-        plugins = {"selector": cfg.curriculum.selector.model_dump(), "budget": cfg.curriculum.budget and cfg.curriculum.budget.model_dump(),
-                   "hints": {"schedule": cfg.hints.schedule.model_dump(), "source": cfg.hints.source.model_dump()},
-                   "credit": cfg.credit.assigner.model_dump(), "reward": cfg.reward.model_dump()}
-        store = RunStore.create(run_dir, json.dumps(cfg.model_dump(mode="json"), sort_keys=True), cfg.hash(),
-                                plugins)
-        store.save_tasks(pool, heldout)
+        store = create_store(cfg, run_dir, pool, heldout)
     torch.manual_seed(cfg.seed)
     policy = load_policy(cfg.model)
     # what "auto" resolved to on this machine: the same config samples in bf16 on one CPU, fp32 on another
@@ -63,6 +59,19 @@ def build_run(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False) -> R
         reference.model.requires_grad_(False)
     return Run(cfg=cfg, run_dir=run_dir, store=store, policy=policy, optimizer=optimizer, teacher=teacher,
                heldout=heldout, grade=grade, reference=reference)
+
+
+def create_store(cfg: RunConfig, run_dir: Path, pool: Sequence[Task], heldout: Sequence[Task],
+                 **host: Any) -> RunStore:
+    """A new run's store: the config and its hash, the plug-ins it names (plus a host's own keys,
+    e.g. `host="trl"`), and its tasks."""
+    plugins = {"selector": cfg.curriculum.selector.model_dump(),
+               "budget": cfg.curriculum.budget and cfg.curriculum.budget.model_dump(),
+               "hints": {"schedule": cfg.hints.schedule.model_dump(), "source": cfg.hints.source.model_dump()},
+               "credit": cfg.credit.assigner.model_dump(), "reward": cfg.reward.model_dump(), **host}
+    store = RunStore.create(run_dir, json.dumps(cfg.model_dump(mode="json"), sort_keys=True), cfg.hash(), plugins)
+    store.save_tasks(pool, heldout)
+    return store
 
 
 def build_grader(cfg: RunConfig) -> GradeFn:
