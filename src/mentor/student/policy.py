@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from mentor.config import ModelConfig, PromptConfig
+from mentor.student.prompt import chat_messages
 
 
 @dataclass(frozen=True)
@@ -64,12 +65,7 @@ class HFPolicy:
         """Token ids of the full prompt the student sees for `user_text`, after earlier
         (user, assistant) exchanges in `history` (worked examples shown as a hint)."""
         if prompt_cfg.chat and getattr(self.tokenizer, "chat_template", None):
-            messages = []
-            if prompt_cfg.system:
-                messages.append({"role": "system", "content": prompt_cfg.system})
-            for question, answer in history:
-                messages += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
-            messages.append({"role": "user", "content": user_text})
+            messages = chat_messages(prompt_cfg.system, history, user_text)
             text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
         else:
             shots = "".join(f"{q}\n{a}\n\n" for q, a in history)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from mentor.config import PromptConfig, RunConfig
@@ -17,15 +18,19 @@ def user_text(prompt: PromptConfig, answer_prefix: str, task_prompt: str) -> str
 def prompt_messages(prompt: PromptConfig, answer_prefix: str, task: Task, hint: Hint | None = None) -> list[dict[str, str]]:
     """The prompt as chat messages, for hosts that apply the chat template themselves (TRL): the
     system message, worked-example hints as earlier turns, then the (hinted) task."""
-    messages = [{"role": "system", "content": prompt.system}] if prompt.system else []
     text = user_text(prompt, answer_prefix, task.prompt)
     if hint is not None and hint.shots:
-        for q, a in hint.shots:
-            messages += [{"role": "user", "content": user_text(prompt, answer_prefix, q)},
-                         {"role": "assistant", "content": a}]
-    elif hint is not None:
-        text = render_hinted_prompt(text, hint)
-    messages.append({"role": "user", "content": text})
+        history = [(user_text(prompt, answer_prefix, q), a) for q, a in hint.shots]
+        return chat_messages(prompt.system, history, text)
+    return chat_messages(prompt.system, (), render_hinted_prompt(text, hint) if hint is not None else text)
+
+
+def chat_messages(system: str | None, history: Sequence[tuple[str, str]], user: str) -> list[dict[str, str]]:
+    """System message (if any), earlier (user, assistant) exchanges, then the user turn."""
+    messages = [{"role": "system", "content": system}] if system else []
+    for question, answer in history:
+        messages += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+    messages.append({"role": "user", "content": user})
     return messages
 
 
