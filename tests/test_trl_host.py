@@ -108,6 +108,40 @@ def test_the_teacher_plans_hints_and_credits_inside_grpo_trainer(tmp_path):
         assert store.steps()[-1]["state"]["teacher"]["selector"] == trainer.teacher.state_dict()["selector"]
 
 
+def test_a_group_that_failed_its_first_slots_gets_the_held_back_slots_as_guided_re_rolls(tmp_path):
+    # max_share≈0: the plan hints no slot up front, so every hinted slot is a re-roll
+    trainer = _trainer(tmp_path, overrides=["hints.schedule.args.max_share=0.01"])
+    graded = []
+
+    def by_task(task, text):  # half the tasks pass: some groups are rescued, some are not
+        if task.id in trainer.tasks:  # not the held-out evaluation's
+            graded.append(task.id)
+        return Grade(score=float(int(task.id.rsplit("/", 1)[-1]) % 2), extracted="1")
+
+    trainer.reward.grade_fn = by_task
+    trainer.train()
+    assert trainer.held_back == 2  # half a group of 4 at the default rescue_share 1
+    assert len(graded) == 16, "the first slots' grades are reused by the reward function, not made twice"
+    rescued = kept = 0
+    for batch in trainer.seen:
+        by_slot = {r.group * 4 + r.index: r for r in batch["rollouts"]}
+        for group in range(2):
+            first, later = [by_slot[group * 4 + j] for j in (0, 1)], [by_slot[group * 4 + j] for j in (2, 3)]
+            assert not any(r.hinted for r in first)
+            failed = not any(r.passed for r in first)
+            assert all(r.hinted == failed for r in later)
+            rescued, kept = rescued + failed, kept + (not failed)
+    assert rescued and kept, "the test saw only one kind of group"
+    with open_readonly(tmp_path / "run") as store:
+        assert sum(s["metrics"]["rescue_rerolls"] for s in store.steps()) == rescued
+
+
+def test_without_a_rescue_share_nothing_is_held_back(tmp_path):
+    trainer = _trainer(tmp_path, overrides=["hints.schedule.args.rescue_share=0"])
+    trainer.train()
+    assert trainer.held_back == 0 and trainer.rollouts == 16
+
+
 def test_without_the_teacher_it_is_vanilla_grpo_trainer(tmp_path):
     trainer = _trainer(tmp_path, teacher=False)
     trainer.train()

@@ -20,8 +20,12 @@ TRL keeps generation, the loss, the optimiser, accelerate and its logging. Mento
   sampler plans the same batch; the 2-process test checks that their states agree.
 - **Who gets a hint.** The plan's hinted attempts are generated from the scaffolded prompt and then
   trained under the no-hint prompt. TRL's generation batch has a fixed size, so a hinted attempt takes
-  one of the group's `num_generations` slots rather than joining the group, and the rescue re-roll of
-  a group that failed entirely (Mentor's loop samples it after grading) has no slot: it is not done.
+  one of the group's `num_generations` slots rather than joining the group. The rescue re-roll of a
+  group that failed entirely, which Mentor's loop samples after grading, gets slots held back for it:
+  each group's last `round(n·s/(1+s))` slots (s = the schedule's `rescue_share`, so half the group at
+  the default 1) are generated after the others are graded, with the teacher's re-roll (`rerolls`,
+  gathered over ranks) where the group failed and with the plan elsewhere. A rescued group then holds
+  the same mix of plain and guided attempts as in Mentor's loop; the price is a second generation pass.
   The guided tokens' bounded r/(r+γ) shaping (train/grpo.py) enters through the advantage: with
   `num_iterations=1` TRL's ratio is exactly 1 at the update, so the gradient of r/(r+γ)·A equals that
   of TRL's loss with A·γr/(r+γ)², r = π_θ(o|q) / π_θ(o|q, hint), both computed here before the update.
@@ -61,7 +65,7 @@ from mentor.teacher.hints.base import render_hinted_prompt
 from mentor.train.evaluate import evaluate
 from mentor.train.records import attempt_row, step_metrics
 from mentor.train.setup import build_grader, create_store
-from mentor.types import Rollout, Task
+from mentor.types import Grade, Hint, Rollout, Task
 
 __all__ = ["MentorGRPOTrainer", "TeacherSampler", "grpo_args", "train_trl"]
 
@@ -145,11 +149,20 @@ class MentorGRPOTrainer(GRPOTrainer):
                                       "task_id": t.id} for t in pool])
         self._rows = {t.id: i for i, t in enumerate(pool)}
         self._plans: list[GroupPlan] | None = None
+        self._hints: list[Hint | None] = []  # the batch's hint per slot: the plans', then the re-rolls'
+        self._rerolled: set[int] = set()  # groups whose held-back slots a re-roll filled, this batch
         self._hinted_prompt_ids: dict[int, list[int]] = {}
         self._sampler: TeacherSampler | None = None
         self.rollouts = 0  # attempts generated so far, on every rank
         self.generation_batches = 0
         super().__init__(model=model, reward_funcs=[self.reward], args=args, train_dataset=dataset, **kwargs)
+        share = self.teacher.schedule.rescue_share if self.teacher else 0.0
+        self.held_back = round(self.num_generations * share / (1 + share))  # slots per group kept for a re-roll
+        if self.held_back and args.generation_batch_size // self.accelerator.num_processes % self.num_generations:
+            raise ConfigError("a rank's generation batch splits a group, so the rescue re-roll cannot wait for "
+                              "the group's grades", where="sampling.tasks_per_step",
+                              fix="make tasks_per_step a multiple of the number of processes, "
+                                  "or set hints.schedule.args.rescue_share: 0")
         self.store = None
         if run_dir is not None and self.accelerator.is_main_process:
             self.store = create_store(config, Path(run_dir), pool, self.heldout, host="trl", teacher=teacher)
@@ -180,32 +193,62 @@ class MentorGRPOTrainer(GRPOTrainer):
     # ------------------------------------------------------------------------ hints
 
     def _generate(self, prompts: list) -> Any:
-        """Hinted slots are generated from their scaffolded prompt; the no-hint prompt's ids are
-        returned in their place, so that TRL scores, and trains, every attempt under the no-hint prompt."""
+        """Each slot is generated from its hint's scaffolded prompt, the held-back slots after the rest
+        are graded (module docstring); the no-hint prompt's ids are returned for every hinted slot, so
+        that TRL scores, and trains, every attempt under the no-hint prompt."""
         if self._plans is None or not self.model.training:
             return super()._generate(prompts)
-        slots = self._local_slots(len(prompts))
-        shown = [self._shown_prompt(p, plan, j) for p, (plan, j) in zip(prompts, slots, strict=True)]
-        hinted = [i for i, (plan, j) in enumerate(slots) if plan.hints[j] is not None]
-        out = list(super()._generate(shown))
+        g, n = self.num_generations, len(prompts)
+        start = self.accelerator.process_index * n
+        first = [i for i in range(n) if (start + i) % g < g - self.held_back]
+        later = [i for i in range(n) if (start + i) % g >= g - self.held_back]
         self._hinted_prompt_ids = {}
-        if hinted:
-            no_hint_ids, _, _ = self._tokenize_prompts([prompts[i] for i in hinted])
-            prompt_ids = list(out[0])
-            for i, ids in zip(hinted, no_hint_ids, strict=True):
-                self._hinted_prompt_ids[i] = list(prompt_ids[i])
-                prompt_ids[i] = list(ids)
-            out[0] = prompt_ids
-        return tuple(out)
+        out = self._generate_slots(prompts, first, start)
+        if not later:
+            return tuple(out)
+        self._reroll([(start + i, out[3][k], out[1][k]) for k, i in enumerate(first)])
+        return _in_slot_order(n, (first, out), (later, self._generate_slots(prompts, later, start)))
 
-    def _shown_prompt(self, prompt: Any, plan: GroupPlan, j: int) -> Any:
-        hint = plan.hints[j]
+    def _generate_slots(self, prompts: list, local: list[int], start: int) -> list:
+        """TRL's generation of this rank's slots `local`, hinted ones from their scaffolded prompt."""
+        shown = [self._shown_prompt(prompts[i], start + i) for i in local]
+        out = list(super()._generate(shown))
+        hinted = [(k, i) for k, i in enumerate(local) if self._hints[start + i] is not None]
+        if hinted:
+            no_hint_ids, _, _ = self._tokenize_prompts([prompts[i] for _, i in hinted])
+            prompt_ids = list(out[0])
+            for (k, i), ids in zip(hinted, no_hint_ids, strict=True):
+                self._hinted_prompt_ids[i] = list(prompt_ids[k])
+                prompt_ids[k] = list(ids)
+            out[0] = prompt_ids
+        return out
+
+    def _reroll(self, generated: list[tuple[int, Any, Sequence[int]]]) -> None:
+        """Grade the first slots of every group (all ranks), and give the held-back slots of each group
+        the teacher's re-roll, if it wants one. The grades are kept for the reward function."""
+        assert self.teacher is not None and self._plans is not None
+        g, graded = self.num_generations, []
+        for slot, completion, ids in generated:
+            task, text = self._plans[slot // g].task, completion_text(completion)
+            graded.append((slot, text, list(ids), self.reward.grade_known(task, text)))
+        rollouts = [Rollout(task=self._plans[s // g].task, group=s // g, index=s % g, text=text,
+                            completion_ids=tuple(ids), logprobs=(), finished=True, hint=self._hints[s], grade=grade)
+                    for s, text, ids, grade in gather_object(graded)]
+        rng = np.random.default_rng([self.mentor_config.seed, self.generation_batches, 1])
+        for plan in self.teacher.rerolls(rollouts, rng, self.held_back):
+            first = plan.group * g + plan.start
+            self._hints[first:first + len(plan.hints)] = plan.hints
+            self._rerolled.add(plan.group)
+
+    def _shown_prompt(self, prompt: Any, slot: int) -> Any:
+        """What the student sees in `slot`: the no-hint `prompt`, or its task scaffolded with the slot's hint."""
+        hint = self._hints[slot]
         if hint is None:
             return prompt
-        cfg = self.mentor_config
+        cfg, task = self.mentor_config, self._plans[slot // self.num_generations].task
         if cfg.prompt.chat:
-            return prompt_messages(cfg.prompt, cfg.reward.answer_prefix, plan.task, hint)
-        return render_hinted_prompt(user_text(cfg.prompt, cfg.reward.answer_prefix, plan.task.prompt), hint) + "\n"
+            return prompt_messages(cfg.prompt, cfg.reward.answer_prefix, task, hint)
+        return render_hinted_prompt(user_text(cfg.prompt, cfg.reward.answer_prefix, task.prompt), hint) + "\n"
 
     def _local_slots(self, n: int) -> list[tuple[GroupPlan, int]]:
         """(plan, attempt) of this rank's `n` slots: rank r holds slots [r·n, (r+1)·n) of the batch."""
@@ -221,6 +264,8 @@ class MentorGRPOTrainer(GRPOTrainer):
         if training and self.teacher is not None:
             assert self._sampler is not None
             self._plans = self._sampler.pending.popleft()
+            self._hints = [h for plan in self._plans for h in plan.hints]
+            self._rerolled = set()
             for row, (plan, _) in zip(inputs, self._local_slots(len(inputs)), strict=True):
                 if row["task_id"] != plan.task.id:  # the dataloader and the plans drifted apart
                     raise RuntimeError(f"slot holds task {row['task_id']}, the plan says {plan.task.id}")
@@ -237,7 +282,7 @@ class MentorGRPOTrainer(GRPOTrainer):
             rollouts, info = self.teacher.advantages(rollouts, tokenizer=self.processing_class)
             output["advantages"] = self._local_advantages(rollouts, output, len(inputs))
             self.teacher.observe(rollouts)
-        metrics = step_metrics(rollouts, set(), info, {}, len(rollouts), None)
+        metrics = step_metrics(rollouts, self._rerolled, info, {}, len(rollouts), None)
         for key in ("signal_share", "hinted_attempt_share", "pass_rate", "format_rate"):
             if metrics[key] is not None:
                 self._metrics["train"][f"mentor/{key}"].append(float(metrics[key]))
@@ -253,10 +298,9 @@ class MentorGRPOTrainer(GRPOTrainer):
         own (sequence-level) advantage, for the store."""
         g, out = self.num_generations, []
         for s, ((task_id, text, ids, grade), adv) in enumerate(zip(graded, trl_advantages, strict=True)):
-            plan = self._plans[s // g] if self._plans is not None else None
-            hint = plan.hints[s % g] if plan is not None else None
             out.append(Rollout(task=self.tasks[task_id], group=s // g, index=s % g, text=text,
-                               completion_ids=tuple(ids), logprobs=(), finished=True, hint=hint,
+                               completion_ids=tuple(ids), logprobs=(), finished=True,
+                               hint=self._hints[s] if self._plans is not None else None,
                                policy_version=self.generation_batches, grade=grade,
                                advantages=None if self.teacher else (round(float(adv), 6),) * len(ids)))
         return out
@@ -322,6 +366,22 @@ class MentorGRPOTrainer(GRPOTrainer):
         return row.accuracy
 
 
+def _in_slot_order(n: int, *parts: tuple[list[int], Sequence[Any]]) -> tuple:
+    """Merge `_generate` outputs of disjoint slot subsets back into slot order, field by field
+    (lists of one entry per slot, or None; a dict holds such lists)."""
+    def merge(fields: Sequence[Any]) -> Any:
+        if isinstance(fields[0], dict):
+            return {k: merge([f[k] for f in fields]) for k in fields[0]}
+        if all(not f for f in fields):  # None, or an empty list (no tool images)
+            return fields[0]
+        merged: list[Any] = [None] * n
+        for (local, _), values in zip(parts, fields, strict=True):
+            for i, v in zip(local, values, strict=True):
+                merged[i] = v
+        return merged
+    return tuple(merge([out[k] for _, out in parts]) for k in range(len(parts[0][1])))
+
+
 class _GradingReward:
     """The trainer's reward function: grades each completion against its task with the run's grader
     and keeps what it graded for the teacher. `None` for an unscorable attempt (TRL's "no reward")."""
@@ -331,19 +391,27 @@ class _GradingReward:
     def __init__(self, grade_fn: Any, tasks: Mapping[str, Task]) -> None:
         self.grade_fn, self.tasks = grade_fn, tasks
         self._graded: list[tuple[str, str, list[int], Any]] = []
+        self._known: dict[tuple[str, str], Grade] = {}  # graded before TRL asks (the held-back slots' wait)
+
+    def grade_known(self, task: Task, text: str) -> Grade:
+        """Grade now and keep the grade for the call that scores the batch, which does not grade it again."""
+        grade = self._known[task.id, text] = self.grade_fn(task, text)
+        return grade
 
     def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], completion_ids: Sequence[Sequence[int]],
                  task_id: Sequence[str], **_: Any) -> list[float | None]:
         self._graded, scores = [], []
         for tid, completion, ids in zip(task_id, completions, completion_ids, strict=True):
             text = completion_text(completion)
-            grade = self.grade_fn(self.tasks[tid], text)
+            grade = self._known.get((tid, text))
+            if grade is None:
+                grade = self.grade_fn(self.tasks[tid], text)
             self._graded.append((tid, text, list(ids), grade))
             scores.append(None if grade.score is None else float(grade.score))
         return scores
 
     def take(self) -> list[tuple[str, str, list[int], Any]]:
-        graded, self._graded = self._graded, []
+        graded, self._graded, self._known = self._graded, [], {}
         return graded
 
 

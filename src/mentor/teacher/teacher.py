@@ -16,7 +16,8 @@ graded group (the hint schedule's; each group is offered once per step, so they 
 or, when guided attempts are trained under the prompt they saw, form a group of their own) and, with
 a group filter (`curriculum.filter`, teacher/filters.py), fresh groups that refill a batch whose
 groups had no learning signal (DAPO's dynamic sampling; the filter caps the rounds). A host that calls
-`rescue` once gets the re-rolls and one refill round. `advantages` leaves the groups the filter drops
+`rescue` once gets the re-rolls and one refill round. A host whose batch has a fixed size (TRL) calls
+`rerolls` instead: it holds back slots of each group, and the re-rolls fill them. `advantages` leaves the groups the filter drops
 untrained (`advantages` None); their rollouts were still sampled, so the host has charged them.
 Every baseline (vanilla GRPO, DAPO, fixed prefix hints, posterior selection alone) is a teacher built
 from the same plug-ins, so it runs in every host unchanged.
@@ -126,6 +127,16 @@ class Teacher:
         used = {g[0].task.id for g in groups}
         fresh = [t for t in self.pool if t.id not in used]  # new prompts, as DAPO draws them
         return self._plans(self.selector.select(fresh if len(fresh) >= n else self.pool, n, rng), next_group, rng)
+
+    def rerolls(self, rollouts: Sequence[Rollout], rng: np.random.Generator, room: int) -> list[GroupPlan]:
+        """For a host whose batch has a fixed size: the schedule's re-roll of each graded group, cut to
+        the `room` slots the host held back after the group's attempts (`start` = the group's size).
+        Keeps no state, so a host that plans one batch ahead calls it once per batch."""
+        plans = []
+        for group in groups_of(rollouts):
+            if hints := self.schedule.rescue(group, self.pool, rng)[:room]:
+                plans.append(GroupPlan(group[0].task, group[0].group, hints, start=len(group), rerolls=group[0].group))
+        return plans
 
     def advantages(self, rollouts: Sequence[Rollout], *, tokenizer: Any, branch: BranchFn | None = None,
                    max_extra_rollouts: int = 0) -> tuple[list[Rollout], dict[str, Any]]:

@@ -31,6 +31,7 @@ from mentor.types import Hint, Rollout, Task
 
 class HintSchedule(Protocol):
     name: str
+    rescue_share: float  # a rescue re-roll's size, as a share of the group it re-rolls (0: none)
 
     def hinted(self, task: Task, size: int) -> int:
         """How many of a group of `size` would see a hint now (the selector plans with it)."""
@@ -56,6 +57,7 @@ class NoHints:
     """No hints at all: vanilla GRPO."""
 
     name = "none"
+    rescue_share = 0.0
 
     def hinted(self, task: Task, size: int) -> int:
         return 0
