@@ -6,6 +6,7 @@ is rescued once at the top rung (`rescue_share`; 0 is adaptive scaffolding alone
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -13,6 +14,7 @@ from mentor.config import load_config
 from mentor.teacher.hints import PassRates, scaffold_size
 from mentor.train.loop import train_step
 from mentor.train.setup import build_run, resume_run
+from mentor.types import Grade, Rollout
 
 
 def _all_fail(g: int, p: float, q: float, k: int) -> float:
@@ -241,4 +243,21 @@ def test_an_llm_hinter_from_config_scaffolds_and_rescues_with_its_own_hint(tmp_p
         assert rows and all(r["hint_kind"] == "llm" and r["hint_level"] == 2 for r in rows)
         assert {r["hint_text"] for r in rows} == {"Hint: Write the sum, then the Answer line."}
     assert any(r["hint_level"] for r in run.store.attempts(2) if r["idx"] < g)
+    run.store.close()
+
+
+def test_rerolls_for_a_fixed_batch_are_cut_to_the_room_and_keep_no_state(tmp_path):
+    # what the TRL host asks: each failed group's re-roll, at most `room` attempts, after its first slots
+    run = _run(tmp_path, "hints.schedule.args.rescue_share=1", "hints.schedule.args.prior=[1,1]")
+    g = run.cfg.sampling.group_size
+    teacher, rng = run.teacher, np.random.default_rng(0)
+    plans = teacher.plan(rng)
+    first = [Rollout(task=p.task, group=p.group, index=i, text="no", completion_ids=(1,), logprobs=(), finished=True,
+                     grade=Grade(score=float(p.group == 0)))  # group 0 passed; the others failed
+             for p in plans for i in range(g // 2)]
+    for _ in range(2):  # twice: the same answer, nothing remembered between batches
+        rerolls = teacher.rerolls(first, rng, room=3)
+        assert [p.group for p in rerolls] == [p.group for p in plans[1:]]
+        assert all(p.start == g // 2 and len(p.hints) == 3 and p.rerolls == p.group for p in rerolls)
+        assert all(h is not None and h.level == 2 for p in rerolls for h in p.hints)  # the top rung
     run.store.close()
