@@ -377,6 +377,27 @@ def _write_page(path: Path, page: str) -> Path:
     return path
 
 
+def learning_figures(labelled: Sequence[tuple[str, dict[str, Any]]], plots: Path,
+                     heldout_note: str) -> list[tuple[Path, str]]:
+    """(PNG, caption) of the curves every report draws for its runs: held-out accuracy, signal share
+    and no-hint reward per step, and hint usage and reliance where a run had hints."""
+    steps = [s for _, run in labelled for s in run["steps"]]
+    figs = [
+        (plot_heldout(labelled, plots / "heldout_accuracy.png"),
+         f"Held-out accuracy vs rollouts consumed ({heldout_note})"),
+        (plot_per_step(labelled, "signal_share", "groups with a learning signal", plots / "signal.png", unit=True),
+         "Share of groups with a learning signal (mixed rewards) per step"),
+        (plot_per_step(labelled, "mean_reward", "mean reward (no-hint attempts)", plots / "reward.png", unit=True),
+         "Mean reward of the no-hint attempts per step"),
+    ]
+    if any(s["metrics"].get("hinted_groups") for s in steps):
+        figs.append((plot_hint_usage(labelled, plots / "hints.png"), "Hint usage: share of attempts sampled with a hint"))
+    if any(s["metrics"].get("hint_reliance") is not None for s in steps):
+        figs.append((plot_per_step(labelled, "hint_reliance", "hint reliance (log p with − without hint)",
+                                   plots / "reliance.png"), "Hint reliance of correct guided attempts"))
+    return figs
+
+
 def write_report(run_dir: str | Path) -> Path:
     """Write `report.html` and PNG plots into the run directory (or a compare directory)."""
     run_dir = Path(run_dir)
@@ -387,21 +408,8 @@ def write_report(run_dir: str | Path) -> Path:
     run = load_run(run_dir)
     plots = run_dir / "plots"
     plots.mkdir(exist_ok=True)
-    label = [("run", run)]
-    figs = [
-        (plot_heldout(label, plots / "heldout_accuracy.png"),
-         "Held-out accuracy vs rollouts consumed (shaded: 95% bootstrap CI over tasks)"),
-        (plot_per_step(label, "signal_share", "groups with a learning signal", plots / "signal.png", unit=True),
-         "Share of groups with a learning signal (mixed rewards) per step"),
-        (plot_per_step(label, "mean_reward", "mean reward (no-hint attempts)", plots / "reward.png", unit=True),
-         "Mean reward of the no-hint attempts per step"),
-        (plot_timings(run, plots / "timings.png"), "Seconds per step by stage"),
-    ]
-    if any(s["metrics"].get("hinted_groups") for s in run["steps"]):
-        figs.append((plot_hint_usage(label, plots / "hints.png"), "Hint usage per step"))
-    if any(s["metrics"].get("hint_reliance") is not None for s in run["steps"]):
-        figs.append((plot_per_step(label, "hint_reliance", "hint reliance (log p with − without hint)",
-                                   plots / "reliance.png"), "Hint reliance of correct guided attempts"))
+    figs = learning_figures([("run", run)], plots, "shaded: 95% bootstrap CI over tasks")
+    figs.append((plot_timings(run, plots / "timings.png"), "Seconds per step by stage"))
     summary = run_summary(run)
     eval_rows = [(e.step, e.rollouts, _pct(e.accuracy), f"{_pct(e.ci_lo)}–{_pct(e.ci_hi)}",
                   "-" if e.pass_k is None else f"{_pct(e.pass_k)} (k={e.k})", e.n) for e in run["evals"]]

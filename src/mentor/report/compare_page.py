@@ -20,10 +20,8 @@ from mentor.report import (
     _pct,
     _table,
     _write_page,
+    learning_figures,
     load_run,
-    plot_heldout,
-    plot_hint_usage,
-    plot_per_step,
     selector_table,
 )
 from mentor.types import PASS
@@ -72,18 +70,7 @@ def write_compare_report(out_dir: str | Path) -> Path:
     labelled = [(f"{arm} s{s}", load_run(out_dir / f"{arm}-s{s}")) for arm in arms for s in seeds]
     plots = out_dir / "plots"
     plots.mkdir(exist_ok=True)
-    figs = [
-        (plot_heldout(labelled, plots / "heldout_accuracy.png"),
-         "Held-out accuracy vs rollouts consumed (shaded: 95% CI over tasks); colour = arm, line style = seed"),
-        (plot_per_step(labelled, "signal_share", "groups with a learning signal", plots / "signal.png", unit=True),
-         "Share of groups with a learning signal per step"),
-        (plot_per_step(labelled, "mean_reward", "mean reward (no-hint attempts)", plots / "reward.png", unit=True),
-         "Mean reward of the no-hint attempts per step"),
-        (plot_hint_usage(labelled, plots / "hints.png"), "Hint usage: share of attempts sampled with a hint"),
-    ]
-    if any(s["metrics"].get("hint_reliance") is not None for _, run in labelled for s in run["steps"]):
-        figs.append((plot_per_step(labelled, "hint_reliance", "hint reliance (log p with − without hint)",
-                                   plots / "reliance.png"), "Hint reliance of correct guided attempts"))
+    figs = learning_figures(labelled, plots, "shaded: 95% CI over tasks; colour = arm, line style = seed")
     frontier = frontier_rows(labelled)
     selectors = "".join(f"<h3>{html.escape(label)}</h3>{table}" for label, run in labelled
                         if (table := selector_table(run)))
