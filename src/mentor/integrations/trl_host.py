@@ -199,7 +199,7 @@ class MentorGRPOTrainer(GRPOTrainer):
         if self._plans is None or not self.model.training:
             return super()._generate(prompts)
         g, n = self.num_generations, len(prompts)
-        start = self.accelerator.process_index * n
+        start = self._local_slots(n).start
         first = [i for i in range(n) if (start + i) % g < g - self.held_back]
         later = [i for i in range(n) if (start + i) % g >= g - self.held_back]
         self._hinted_prompt_ids = {}
@@ -231,8 +231,7 @@ class MentorGRPOTrainer(GRPOTrainer):
         for slot, completion, ids in generated:
             task, text = self._plans[slot // g].task, completion_text(completion)
             graded.append((slot, text, list(ids), self.reward.grade_known(task, text)))
-        rollouts = [Rollout(task=self._plans[s // g].task, group=s // g, index=s % g, text=text,
-                            completion_ids=tuple(ids), logprobs=(), finished=True, hint=self._hints[s], grade=grade)
+        rollouts = [self._slot_rollout(s, self._plans[s // g].task, text, ids, grade)
                     for s, text, ids, grade in gather_object(graded)]
         rng = np.random.default_rng([self.mentor_config.seed, self.generation_batches, 1])
         for plan in self.teacher.rerolls(rollouts, rng, self.held_back):
@@ -250,12 +249,17 @@ class MentorGRPOTrainer(GRPOTrainer):
             return prompt_messages(cfg.prompt, cfg.reward.answer_prefix, task, hint)
         return render_hinted_prompt(user_text(cfg.prompt, cfg.reward.answer_prefix, task.prompt), hint) + "\n"
 
-    def _local_slots(self, n: int) -> list[tuple[GroupPlan, int]]:
-        """(plan, attempt) of this rank's `n` slots: rank r holds slots [r·n, (r+1)·n) of the batch."""
-        assert self._plans is not None
-        g = self.num_generations
+    def _local_slots(self, n: int) -> range:
+        """The batch slots of this rank's `n` rows: rank r holds slots [r·n, (r+1)·n)."""
         start = self.accelerator.process_index * n
-        return [(self._plans[s // g], s % g) for s in range(start, start + n)]
+        return range(start, start + n)
+
+    def _slot_rollout(self, slot: int, task: Task, text: str, ids: Sequence[int], grade: Any, **fields: Any) -> Rollout:
+        """The attempt in batch slot `slot` (group `slot // num_generations`), with the slot's hint."""
+        g = self.num_generations
+        return Rollout(task=task, group=slot // g, index=slot % g, text=text, completion_ids=tuple(ids), logprobs=(),
+                       finished=True, hint=self._hints[slot] if self._plans is not None else None, grade=grade,
+                       **fields)
 
     # ------------------------------------------------------------------------ credit
 
@@ -266,7 +270,8 @@ class MentorGRPOTrainer(GRPOTrainer):
             self._plans = self._sampler.pending.popleft()
             self._hints = [h for plan in self._plans for h in plan.hints]
             self._rerolled = set()
-            for row, (plan, _) in zip(inputs, self._local_slots(len(inputs)), strict=True):
+            for row, s in zip(inputs, self._local_slots(len(inputs)), strict=True):
+                plan = self._plans[s // self.num_generations]
                 if row["task_id"] != plan.task.id:  # the dataloader and the plans drifted apart
                     raise RuntimeError(f"slot holds task {row['task_id']}, the plan says {plan.task.id}")
         t0 = time.perf_counter()
@@ -296,23 +301,17 @@ class MentorGRPOTrainer(GRPOTrainer):
     def _rollouts(self, graded: Sequence[tuple[str, str, list[int], Any]], trl_advantages: Sequence[float]) -> list[Rollout]:
         """The generation batch as Mentor rollouts, in slot order. Without a teacher they carry TRL's
         own (sequence-level) advantage, for the store."""
-        g, out = self.num_generations, []
-        for s, ((task_id, text, ids, grade), adv) in enumerate(zip(graded, trl_advantages, strict=True)):
-            out.append(Rollout(task=self.tasks[task_id], group=s // g, index=s % g, text=text,
-                               completion_ids=tuple(ids), logprobs=(), finished=True,
-                               hint=self._hints[s] if self._plans is not None else None,
-                               policy_version=self.generation_batches, grade=grade,
-                               advantages=None if self.teacher else (round(float(adv), 6),) * len(ids)))
-        return out
+        return [self._slot_rollout(s, self.tasks[task_id], text, ids, grade, policy_version=self.generation_batches,
+                                   advantages=None if self.teacher else (round(float(adv), 6),) * len(ids))
+                for s, ((task_id, text, ids, grade), adv) in enumerate(zip(graded, trl_advantages, strict=True))]
 
     def _local_advantages(self, rollouts: Sequence[Rollout], output: dict[str, Any], n: int) -> torch.Tensor:
         """This rank's (B, T) advantages; guided tokens carry the r/(r+γ) shaping weight."""
         by_slot = {r.group * self.num_generations + r.index: r for r in rollouts}
-        start = self.accelerator.process_index * n
         completion_ids = output["completion_ids"]
         adv = torch.zeros(completion_ids.shape, dtype=torch.float32, device=completion_ids.device)
-        for i in range(n):
-            row = by_slot[start + i].advantages or ()
+        for i, s in enumerate(self._local_slots(n)):
+            row = by_slot[s].advantages or ()
             adv[i, : len(row)] = torch.tensor(row, dtype=torch.float32)
         if self._hinted_prompt_ids:
             adv = adv * self._guided_weights(output)
