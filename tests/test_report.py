@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mentor.report import write_report
+from mentor.report import hint_value_table, write_report
 from mentor.report.plots import _legend, _plt, _step_axis, _unit_axis
 
 
@@ -82,3 +82,19 @@ def test_report_renders_in_headless_chromium(report_page, tmp_path):
     assert img.size == (1280, 800)
     # a rendered page has text and plots: many grey levels and real contrast, not one flat colour
     assert ImageStat.Stat(img).stddev[0] > 20 and sum(1 for c in img.histogram() if c) > 32
+
+
+def test_the_hint_table_says_per_bucket_whether_hinted_attempts_pass_more_often():
+    def attempt(task: str, hinted: bool, reward: float | None) -> dict:
+        return {"task_id": task, "hint_level": 2 if hinted else 0, "reward": reward}
+
+    run = {"buckets": {"a1": "easy", "b1": "hard", "c1": "plain"},
+           "attempts": [attempt("a1", False, 0.0), attempt("a1", False, 1.0), attempt("a1", True, 1.0),
+                        attempt("b1", False, 1.0), attempt("b1", True, 0.0), attempt("b1", True, 0.5),
+                        attempt("b1", True, None),  # unscorable: not counted
+                        attempt("c1", False, 1.0)]}  # no hinted attempt: no row
+    rows = [r.split("</td><td>") for r in hint_value_table(run).split("<tr>")[2:]]
+    assert [r[0].removeprefix('<td class="l">') for r in rows] == ["easy", "hard"]
+    assert rows[0][1:5] == ["2", "50.0%", "1", "100.0%"] and rows[0][5].startswith("yes")
+    assert rows[1][1:5] == ["1", "100.0%", "2", "0.0%"] and rows[1][5].startswith("no")
+    assert hint_value_table({"buckets": {}, "attempts": [attempt("c1", False, 1.0)]}) == ""

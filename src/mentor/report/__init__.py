@@ -24,6 +24,7 @@ from mentor.report.plots import (
 )
 from mentor.store import STORE_NAME, open_readonly
 from mentor.track import step_seconds
+from mentor.types import PASS
 
 __all__ = [
     "TIMING_KEYS",
@@ -353,6 +354,26 @@ def hint_examples(run: dict[str, Any], limit: int = 4) -> str:
     return "".join(parts)
 
 
+def hint_value_table(run: dict[str, Any]) -> str:
+    """Do the hints help? Per bucket with hinted attempts: how often its attempts passed without and
+    with a hint, over the whole run. A hint that passes no more often than the plain attempts only
+    displaces them (docs/decisions/baselines.md, "Design-suite ablations")."""
+    counts: dict[str, list[int]] = {}  # bucket -> [plain, plain passed, hinted, hinted passed]
+    for a in run["attempts"]:
+        if a["reward"] is None:
+            continue  # unscorable: neither a pass nor a failure
+        c = counts.setdefault(run["buckets"].get(a["task_id"], "?"), [0, 0, 0, 0])
+        i = 2 if a["hint_level"] else 0
+        c[i] += 1
+        c[i + 1] += a["reward"] >= PASS
+    rows = [(bucket, plain, _pct(won / plain) if plain else "-", hinted, _pct(h_won / hinted),
+             ("no" if h_won / hinted <= won / plain else "yes") if plain else "-")
+            for bucket, (plain, won, hinted, h_won) in sorted(counts.items()) if hinted]
+    if not rows:
+        return ""
+    return _table(["bucket", "attempts without a hint", "passed", "with a hint", "passed", "hint helps?"], rows)
+
+
 def _tokenizer_for(cfg: Any) -> Any:
     if cfg.model.name == "tiny":
         from mentor.student.tiny import tiny_tokenizer
@@ -418,6 +439,7 @@ def write_report(run_dir: str | Path) -> Path:
     timing_rows.append(("total (s/step)", _secs(summary["mean_step_seconds"]), "100.0%"))
     selectors = selector_table(run)
     hints = hint_examples(run)
+    hint_value = hint_value_table(run)
     cfg = run["config"]
     title = f"Mentor run {run_dir.name}"
     page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
@@ -439,6 +461,9 @@ progress bar shows); evaluation is spread over the steps that ran one. Wall time
  f"<details open><summary>{selectors.count('<tr>') - 1} rows</summary>{selectors}</details>" if selectors else ""}
 <h2>Credit attribution</h2><p>Trained attempts, each token shaded by its advantage.</p>
 {_attribution(run)}
+{f"<h2>Do the hints help?</h2><p>Pass rates over the whole run, per bucket, of the attempts sampled "
+ f"without and with a hint; a hint that passes no more often than the plain attempts only displaces "
+ f"them.</p>{hint_value}" if hint_value else ""}
 {f"<h2>Hint examples</h2>{hints}" if hints else ""}
 <h2>Plug-ins</h2>{plugins_table(run['plugins'])}
 <h2>Resolved configuration</h2>{config_table(cfg)}
