@@ -30,6 +30,7 @@ def test_scaffold_size_is_the_fewest_hints_that_reach_the_target(p, q):
         assert k == 0 or _all_fail(g, p, q, k - 1) > target  # one fewer would miss the target
     else:
         assert k == cap  # unreachable: as many as allowed
+    assert scaffold_size(g, q, p, target, cap) == 0  # the same hint hurting: never shown
 
 
 def test_scaffold_size_by_hand():
@@ -38,8 +39,11 @@ def test_scaffold_size_by_hand():
     assert scaffold_size(8, 0.02, 0.35, 0.2, 6) == 4
     # a student that passes a fifth of the time alone needs no hint: 0.8^8 = 0.168 <= 0.2
     assert scaffold_size(8, 0.2, 0.9, 0.2, 6) == 0
-    # a hint that does not help cannot reach the target: as many as allowed, never the whole group
-    assert scaffold_size(8, 0.0, 0.0, 0.15, 6) == 6
+    # a hint that does not raise the pass rate only displaces on-policy attempts: none
+    assert scaffold_size(8, 0.0, 0.0, 0.15, 6) == 0
+    assert scaffold_size(8, 0.1, 0.05, 0.15, 6) == 0
+    # one that helps too little to reach the target: as many as allowed, never the whole group
+    assert scaffold_size(8, 0.0, 0.05, 0.15, 6) == 6
     assert scaffold_size(8, 0.0, 0.5, 0.15, 99) <= 7
     with pytest.raises(ValueError, match="target"):
         scaffold_size(8, 0.1, 0.5, 1.0, 6)
@@ -200,9 +204,9 @@ def test_the_signal_selector_plans_with_the_live_scaffold_and_survives_resume(tm
 
 def test_rescue_rerolls_each_all_fail_group_once_at_the_top_rung_and_merges_it(tmp_path):
     # The tiny model never passes: every group fails, scaffold included, so every group is rescued.
-    run = _run(tmp_path, "hints.schedule.args.rescue_share=0.5", "optim.steps=2", "hints.schedule.args.prior=[1,1]")
+    run = _run(tmp_path, "hints.schedule.args.rescue_share=0.5", "optim.steps=2", "hints.schedule.args.prior=[2,3]")
     g, tasks = run.cfg.sampling.group_size, run.cfg.sampling.tasks_per_step
-    train_step(run, 1)  # prior 0.5: no scaffold, so each group is 8 plain attempts, then 4 rescued
+    train_step(run, 1)  # 0.6^8 <= 0.05: no scaffold, so each group is 8 plain attempts, then 4 rescued (0.5 > 0.4)
     assert run.rollouts == tasks * (g + g // 2)
     by_group: dict[int, list] = {}
     for row in run.store.attempts(1):
@@ -221,7 +225,7 @@ def test_rescue_rerolls_each_all_fail_group_once_at_the_top_rung_and_merges_it(t
 
 
 def test_rescue_rerolls_only_what_the_budget_can_pay_for(tmp_path):
-    run = _run(tmp_path, "hints.schedule.args.rescue_share=0.5", "hints.schedule.args.prior=[1,1]",
+    run = _run(tmp_path, "hints.schedule.args.rescue_share=0.5", "hints.schedule.args.prior=[2,3]",
                "optim.steps=5", "optim.rollout_budget=20")
     train_step(run, 1)  # 2 tasks x 8 = 16 sampled, 4 left: one rescue of 4
     assert run.rollouts == 20
@@ -234,7 +238,7 @@ def test_an_llm_hinter_from_config_scaffolds_and_rescues_with_its_own_hint(tmp_p
     # test needs no second model); every hinted attempt, scaffolded or rescued, stores its hint.
     source = ('hints.source={"name": "llm", "args": {"backend": "scripted", '
               '"outputs": ["Write the sum, then the Answer line."]}}')
-    run = _run(tmp_path, "hints.schedule.args.rescue_share=0.5", "optim.steps=2", "hints.schedule.args.prior=[1,1]",
+    run = _run(tmp_path, "hints.schedule.args.rescue_share=0.5", "optim.steps=2", "hints.schedule.args.prior=[2,3]",
                source)
     g = run.cfg.sampling.group_size
     for step in (1, 2):  # step 1: rescue re-rolls only; step 2: the scaffold too
@@ -248,7 +252,7 @@ def test_an_llm_hinter_from_config_scaffolds_and_rescues_with_its_own_hint(tmp_p
 
 def test_rerolls_for_a_fixed_batch_are_cut_to_the_room_and_keep_no_state(tmp_path):
     # what the TRL host asks: each failed group's re-roll, at most `room` attempts, after its first slots
-    run = _run(tmp_path, "hints.schedule.args.rescue_share=1", "hints.schedule.args.prior=[1,1]")
+    run = _run(tmp_path, "hints.schedule.args.rescue_share=1", "hints.schedule.args.prior=[2,3]")
     g = run.cfg.sampling.group_size
     teacher, rng = run.teacher, np.random.default_rng(0)
     plans = teacher.plan(rng)
@@ -260,4 +264,24 @@ def test_rerolls_for_a_fixed_batch_are_cut_to_the_room_and_keep_no_state(tmp_pat
         assert [p.group for p in rerolls] == [p.group for p in plans[1:]]
         assert all(p.start == g // 2 and len(p.hints) == 3 and p.rerolls == p.group for p in rerolls)
         assert all(h is not None and h.level == 2 for p in rerolls for h in p.hints)  # the top rung
+    run.store.close()
+
+
+def test_a_hint_that_does_not_raise_the_pass_rate_is_neither_scaffolded_nor_re_rolled(tmp_path):
+    # Evidence that the hinted attempts pass less often than the plain ones (a worked example that
+    # misleads): the scaffold shows no hint and an all-fail group gets no re-roll; flip the evidence
+    # and both come back. Per bucket, so one update moves every task.
+    run = _run(tmp_path, "hints.schedule.args.rescue_share=1", "hints.schedule.args.by=bucket",
+               "hints.schedule.args.forget=0")
+    schedule, g, rng = run.teacher.schedule, run.cfg.sampling.group_size, np.random.default_rng(0)
+    task = run.teacher.pool[0]
+    failed = [Rollout(task=task, group=0, index=i, text="no", completion_ids=(1,), logprobs=(), finished=True,
+                      grade=Grade(score=0.0)) for i in range(g)]
+    for plain_passes, hinted_passes, shown in ((2, 0, False), (0, 2, True)):
+        schedule.rates.counts.clear()
+        schedule.rates.update({(task.bucket, False): [True] * plain_passes + [False] * (20 - plain_passes),
+                               (task.bucket, True): [True] * hinted_passes + [False] * (20 - hinted_passes)})
+        assert (schedule.hinted(task, g) > 0) is shown
+        assert any(schedule.scaffold(task, g, run.teacher.pool, rng)) is shown
+        assert bool(schedule.rescue(failed, run.teacher.pool, rng)) is shown
     run.store.close()

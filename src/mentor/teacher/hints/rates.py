@@ -44,10 +44,13 @@ def scaffold_size(group_size: int, p_plain: float, p_hinted: float, target: floa
 
     with `p_plain` and `p_hinted` the estimated pass rates without and with the hint; `max_hinted`
     when no k reaches the target. k = 0 once the student passes often enough on its own: the hint
-    fades as it stops being needed, and on-policy attempts are never displaced without cause.
+    fades as it stops being needed. k = 0 too when the hint does not raise the pass rate
+    (`p_hinted <= p_plain`): a hinted attempt then only displaces an on-policy one.
     """
     if not 0 < target < 1:
         raise ValueError(f"scaffold_size: target must be in (0, 1), got {target}")
+    if p_hinted <= p_plain:
+        return 0
     max_hinted = max(0, min(max_hinted, group_size - 1))  # at least one attempt always sees no hint
     miss_plain, miss_hinted = 1.0 - min(max(p_plain, 0.0), 1.0), 1.0 - min(max(p_hinted, 0.0), 1.0)
     for k in range(max_hinted + 1):

@@ -4,9 +4,10 @@
 - `scaffold` (default): before sampling, each group gets the fewest hinted attempts for which the whole
   group is expected to fail with probability at most `target`, from discounted pass rates with and
   without the hint, kept per task category (default: solved shape); the hint fades by itself once the
-  category passes alone. After grading, a group that still failed entirely is re-rolled once at the
-  top rung (`rescue_share` of its size), and the guided attempts join the group
-  (docs/decisions/hints.md).
+  category passes alone, and it is not shown while the category's hinted attempts pass no more often
+  than its plain ones. After grading, a group that still failed entirely is re-rolled once at the
+  top rung (`rescue_share` of its size) when the hint raises the pass rate, and the guided attempts
+  join the group (docs/decisions/hints.md).
 - `fixed`: a fixed rung on tasks the student fails, per stage of training (the QuestA-style baseline;
   `FixedHints`).
 
@@ -111,10 +112,13 @@ class Scaffold:
         """The pass-rate key of a task and the key it shrinks toward."""
         return (task.bucket, None) if self.by == "bucket" else (task_category(task, self.by), task.bucket)
 
-    def hinted(self, task: Task, size: int) -> int:
+    def _rates(self, task: Task) -> tuple[float, float]:
+        """The task's category's pass rates (without, with) the hint."""
         key, parent = self._keys(task)
-        return scaffold_size(size, self.rates.rate(key, hinted=False, parent=parent),
-                             self.rates.rate(key, hinted=True, parent=parent), self.target, int(size * self.max_share))
+        return self.rates.rate(key, hinted=False, parent=parent), self.rates.rate(key, hinted=True, parent=parent)
+
+    def hinted(self, task: Task, size: int) -> int:
+        return scaffold_size(size, *self._rates(task), self.target, int(size * self.max_share))
 
     def scaffold(self, task: Task, size: int, pool: Sequence[Task], rng: np.random.Generator) -> tuple[Hint | None, ...]:
         k = self.hinted(task, size)
@@ -125,9 +129,10 @@ class Scaffold:
 
     def rescue(self, group: Sequence[Rollout], pool: Sequence[Task], rng: np.random.Generator) -> tuple[Hint | None, ...]:
         scored = [r.score for r in group if r.score is not None]
-        if not scored or any(r.passed for r in group) or self.rescue_share == 0:
-            return ()
         task = group[0].task
+        plain, hinted = self._rates(task)
+        if not scored or any(r.passed for r in group) or self.rescue_share == 0 or hinted <= plain:
+            return ()  # a re-roll with a hint that does not raise the pass rate would fail again
         hint = self.source.hint(task, self.source.max_level(task), [r.text for r in group], pool, rng)
         if hint is None:
             return ()
