@@ -354,21 +354,30 @@ def hint_examples(run: dict[str, Any], limit: int = 4) -> str:
     return "".join(parts)
 
 
+def pass_counts(run: dict[str, Any]) -> dict[tuple[str, bool], list[int]]:
+    """(bucket, hinted) -> [scored attempts, passed] over the run's attempts; an unscorable attempt is
+    neither a pass nor a failure."""
+    counts: dict[tuple[str, bool], list[int]] = {}
+    for a in run["attempts"]:
+        if a["reward"] is not None:
+            c = counts.setdefault((run["buckets"].get(a["task_id"], "?"), bool(a["hint_level"])), [0, 0])
+            c[0] += 1
+            c[1] += a["reward"] >= PASS
+    return counts
+
+
 def hint_value_table(run: dict[str, Any]) -> str:
     """Do the hints help? Per bucket with hinted attempts: how often its attempts passed without and
     with a hint, over the whole run. A hint that passes no more often than the plain attempts only
     displaces them (docs/decisions/baselines.md, "Design-suite ablations")."""
-    counts: dict[str, list[int]] = {}  # bucket -> [plain, plain passed, hinted, hinted passed]
-    for a in run["attempts"]:
-        if a["reward"] is None:
-            continue  # unscorable: neither a pass nor a failure
-        c = counts.setdefault(run["buckets"].get(a["task_id"], "?"), [0, 0, 0, 0])
-        i = 2 if a["hint_level"] else 0
-        c[i] += 1
-        c[i + 1] += a["reward"] >= PASS
-    rows = [(bucket, plain, _pct(won / plain) if plain else "-", hinted, _pct(h_won / hinted),
-             ("no" if h_won / hinted <= won / plain else "yes") if plain else "-")
-            for bucket, (plain, won, hinted, h_won) in sorted(counts.items()) if hinted]
+    counts = pass_counts(run)
+    rows = []
+    for (bucket, hinted), (n_hinted, h_won) in sorted(counts.items()):
+        if not hinted:
+            continue
+        plain, won = counts.get((bucket, False), (0, 0))
+        rows.append((bucket, plain, _pct(won / plain) if plain else "-", n_hinted, _pct(h_won / n_hinted),
+                     ("no" if h_won / n_hinted <= won / plain else "yes") if plain else "-"))
     if not rows:
         return ""
     return _table(["bucket", "attempts without a hint", "passed", "with a hint", "passed", "hint helps?"], rows)

@@ -11,8 +11,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from mentor.report import (
     _CSS,
     _card,
@@ -22,25 +20,18 @@ from mentor.report import (
     _write_page,
     learning_figures,
     load_run,
+    pass_counts,
     selector_table,
 )
-from mentor.types import PASS
 
 DEFAULT_ARMS = ("control", "mentor")
 
 
 def frontier_rows(labelled: Sequence[tuple[str, dict[str, Any]]]) -> list[tuple[str, str, str, int]]:
     """Per-bucket (source@level) no-hint pass rate over each run's attempts: where the student's edge is."""
-    rows = []
-    for label, run in labelled:
-        by: dict[str, list[float]] = {}
-        for a in run["attempts"]:
-            if a["hint_level"] or a["reward"] is None:
-                continue
-            by.setdefault(run["buckets"].get(a["task_id"], "?"), []).append(float(a["reward"] >= PASS))
-        for bucket, vals in sorted(by.items()):
-            rows.append((label, bucket, f"{np.mean(vals):.1%}", len(vals)))
-    return rows
+    return [(label, bucket, f"{won / n:.1%}", n)
+            for label, run in labelled
+            for (bucket, hinted), (n, won) in sorted(pass_counts(run).items()) if not hinted]
 
 
 def _verdict(lo: float, hi: float) -> str:

@@ -129,9 +129,11 @@ class Scaffold:
 
     def rescue(self, group: Sequence[Rollout], pool: Sequence[Task], rng: np.random.Generator) -> tuple[Hint | None, ...]:
         scored = [r.score for r in group if r.score is not None]
+        if not scored or any(r.passed for r in group) or self.rescue_share == 0:
+            return ()
         task = group[0].task
         plain, hinted = self._rates(task)
-        if not scored or any(r.passed for r in group) or self.rescue_share == 0 or hinted <= plain:
+        if hinted <= plain:
             return ()  # a re-roll with a hint that does not raise the pass rate would fail again
         hint = self.source.hint(task, self.source.max_level(task), [r.text for r in group], pool, rng)
         if hint is None:
