@@ -3,11 +3,11 @@
 - `none`: no hints (vanilla GRPO, the control).
 - `scaffold` (default): before sampling, each group gets the fewest hinted attempts for which the whole
   group is expected to fail with probability at most `target`, from discounted pass rates with and
-  without the hint, kept per task category (default: solved shape); the hint fades by itself once the
-  category passes alone, and it is not shown while the category's hinted attempts pass no more often
-  than its plain ones. After grading, a group that still failed entirely is re-rolled once at the
-  top rung (`rescue_share` of its size) when the hint raises the pass rate, and the guided attempts
-  join the group (docs/decisions/hints.md).
+  without the hint, kept per task category (default: solved shape) and, with the hint, per rung of the
+  source. The hint is the rung whose attempts pass most often in the category; it fades by itself once
+  the category passes alone, and it is not shown while no rung passes more often than the plain
+  attempts. After grading, a group that still failed entirely is re-rolled once with that hint
+  (`rescue_share` of its size), and the guided attempts join the group (docs/decisions/hints.md).
 - `fixed`: a fixed rung on tasks the student fails, per stage of training (the QuestA-style baseline;
   `FixedHints`).
 
@@ -112,17 +112,41 @@ class Scaffold:
         """The pass-rate key of a task and the key it shrinks toward."""
         return (task.bucket, None) if self.by == "bucket" else (task_category(task, self.by), task.bucket)
 
-    def _rates(self, task: Task) -> tuple[float, float]:
-        """The task's category's pass rates (without, with) the hint."""
+    def rungs(self, task: Task) -> list[tuple[int, float]]:
+        """The source's rungs for `task` with their hinted pass rates in its category, best first (ties:
+        the higher rung first). Each rung has its own rate, so the scaffold shows the rung that works
+        for the category: the top rung until its attempts fail more often than an untried rung's prior,
+        then the next, and back as the evidence fades."""
         key, parent = self._keys(task)
-        return self.rates.rate(key, hinted=False, parent=parent), self.rates.rate(key, hinted=True, parent=parent)
+        rungs = [(level, self.rates.rate(f"{key}@{level}", hinted=True,
+                                          parent=None if parent is None else f"{parent}@{level}"))
+                 for level in range(self.source.max_level(task), 0, -1)]
+        return sorted(rungs, key=lambda rung: -rung[1])
+
+    def _plain_rate(self, task: Task) -> float:
+        key, parent = self._keys(task)
+        return self.rates.rate(key, hinted=False, parent=parent)
 
     def hinted(self, task: Task, size: int) -> int:
-        return scaffold_size(size, *self._rates(task), self.target, int(size * self.max_share))
+        rungs = self.rungs(task)
+        if not rungs:
+            return 0
+        return scaffold_size(size, self._plain_rate(task), rungs[0][1], self.target, int(size * self.max_share))
+
+    def _hint(self, task: Task, failed: Sequence[str], pool: Sequence[Task], rng: np.random.Generator) -> Hint | None:
+        """The best rung's hint that raises the pass rate (a rung may have no hint for a task: the next)."""
+        plain = self._plain_rate(task)
+        for level, rate in self.rungs(task):
+            if rate <= plain:
+                return None
+            hint = self.source.hint(task, level, failed, pool, rng)
+            if hint is not None:
+                return hint
+        return None
 
     def scaffold(self, task: Task, size: int, pool: Sequence[Task], rng: np.random.Generator) -> tuple[Hint | None, ...]:
         k = self.hinted(task, size)
-        hint = self.source.hint(task, self.source.max_level(task), [], pool, rng) if k else None
+        hint = self._hint(task, [], pool, rng) if k else None
         if hint is None:
             return (None,) * size
         return (None,) * (size - k) + (hint,) * k
@@ -131,28 +155,26 @@ class Scaffold:
         scored = [r.score for r in group if r.score is not None]
         if not scored or any(r.passed for r in group) or self.rescue_share == 0:
             return ()
-        task = group[0].task
-        plain, hinted = self._rates(task)
-        if hinted <= plain:
-            return ()  # a re-roll with a hint that does not raise the pass rate would fail again
-        hint = self.source.hint(task, self.source.max_level(task), [r.text for r in group], pool, rng)
+        # a re-roll with a hint that does not raise the pass rate would fail again: none then
+        hint = self._hint(group[0].task, [r.text for r in group], pool, rng)
         if hint is None:
             return ()
         return (hint,) * max(1, round(len(group) * self.rescue_share))
 
     def observe(self, rollouts: Sequence[Rollout]) -> None:
-        """Move the pass rates on this step's scored attempts, by (key, hinted), per group."""
+        """Move the pass rates on this step's scored attempts, by key: plain, or hinted at each rung."""
         seen: dict[tuple[str, bool], list[bool]] = {}
         for group in groups_of(rollouts):
             key, parent = self._keys(group[0].task)
             keys = [key] if parent is None else [key, parent]
-            parts = [(False, [r for r in group if not r.hinted])]
-            if any(r.hinted for r in group):
-                parts.append((True, [r for r in group if r.hinted]))
-            for hinted, members in parts:
+            parts: dict[tuple[str, bool], list[Rollout]] = {("", False): [r for r in group if not r.hinted]}
+            for r in group:
+                if r.hint is not None:
+                    parts.setdefault((f"@{r.hint.level}", True), []).append(r)
+            for (rung, hinted), members in parts.items():
                 passed = [r.passed for r in members if r.score is not None]
                 for k in keys:
-                    seen.setdefault((k, hinted), []).extend(passed)
+                    seen.setdefault((k + rung, hinted), []).extend(passed)
         self.rates.update(seen)
 
     def state_dict(self) -> dict[str, Any]:
