@@ -69,36 +69,53 @@ def _run(tmp_path, *extra: str, name: str = "run", resume: bool = False):
     return build_run(cfg, tmp_path / name, resume=resume)
 
 
-def test_adaptive_scaffolds_after_evidence_at_no_extra_cost(tmp_path):
-    # The tiny model never writes an 'Answer:' line. Step 1 (prior 0.5 everywhere) needs no hint; its
-    # all-fail evidence then scaffolds every group of step 2 with as many hinted attempts as the
-    # estimates ask for, at the top rung (every rung is untried), inside the group. Those fail too, so
-    # step 3 tries the other rung, whose untried prior now reads higher. Per bucket from a flat prior,
-    # so the mechanism is visible step by step (the default keys rates by solved shape and starts
-    # pessimistic: test_a_pessimistic_prior_scaffolds_the_first_step)
-    run = _run(tmp_path, "optim.steps=3", "hints.schedule.args.by=bucket", "hints.schedule.args.prior=[1,1]")
+def _evidence(run, plain: float, rungs: dict[int, float], n: int = 400) -> None:
+    """Decisive evidence for every bucket of the pool (the run keys its rates by bucket): n attempts
+    without a hint that pass `plain` of the time, and n at each rung that pass `rungs[level]` of the
+    time. With this much evidence the scaffold's Thompson draws agree with the means."""
+    seen = {}
+    for bucket in {t.bucket for t in run.teacher.pool}:
+        seen[(bucket, False)] = [True] * round(n * plain) + [False] * (n - round(n * plain))
+        for level, q in rungs.items():
+            seen[(f"{bucket}@{level}", True)] = [True] * round(n * q) + [False] * (n - round(n * q))
+    run.teacher.schedule.rates.update(seen)
+
+
+def test_the_scaffold_shows_the_rung_that_passes_inside_the_group_at_no_extra_cost(tmp_path):
+    # Evidence that rung 2 passes 90% of the time, rung 1 and the plain attempts never: every group of
+    # the step gets the fewest rung-2 attempts that make an all-fail group unlikely (0.1^2 <= 0.05),
+    # inside the group, so the step costs what a plain step costs.
+    run = _run(tmp_path, "optim.steps=2", "hints.schedule.args.by=bucket")
+    _evidence(run, plain=0.0, rungs={1: 0.0, 2: 0.9})
     g, a = run.cfg.sampling.group_size, run.teacher.schedule
-    per_step = run.cfg.sampling.tasks_per_step * g
+    want = scaffold_size(g, 0.0, 0.9, a.target, int(g * a.max_share))
+    assert want == 2 and a.hinted(run.teacher.pool[0], g) == want  # the selector plans the same count
     train_step(run, 1)
-    assert run.rollouts == per_step
-    assert all(row["hint_level"] == 0 for row in run.store.attempts(1))
-    for step, rung in ((2, 2), (3, 1)):
-        task, rates = run.teacher.pool[0], run.teacher.schedule.rates
-        assert a.rungs(task)[0][0] == rung
-        want = scaffold_size(g, rates.rate(task.bucket, hinted=False), a.rungs(task)[0][1],
-                             a.target, int(g * a.max_share))
-        assert 0 < want < g
-        train_step(run, step)
-        assert run.rollouts == step * per_step  # budget-neutral: part of each group, not an extra group
-        rows = list(run.store.attempts(step))
-        by_group: dict[int, list[int]] = {}
-        for row in rows:
-            by_group.setdefault(row["grp"], []).append(row["hint_level"])
-        assert all(sorted(levels) == [0] * (g - want) + [rung] * want for levels in by_group.values())
-        assert all(row["hint_text"] for row in rows if row["hint_level"])
-        assert run.store.steps()[-1]["metrics"]["hinted_groups"] == run.cfg.sampling.tasks_per_step
-    assert a.rungs(run.teacher.pool[0])[0][0] == 2  # both rungs failed; the top rung's failures are older: it is next again
+    assert run.rollouts == run.cfg.sampling.tasks_per_step * g  # part of each group, not an extra group
+    by_group: dict[int, list[int]] = {}
+    for row in run.store.attempts(1):
+        by_group.setdefault(row["grp"], []).append(row["hint_level"])
+        assert bool(row["hint_text"]) is bool(row["hint_level"])
+    assert all(sorted(levels) == [0] * (g - want) + [2] * want for levels in by_group.values())
+    assert run.store.steps()[-1]["metrics"]["hinted_groups"] == run.cfg.sampling.tasks_per_step
     run.store.close()
+
+
+def test_with_no_evidence_every_option_is_tried_as_often_as_it_is_drawn_best():
+    # Thompson sampling over "no hint" and each rung, all at the same prior: a rung is shown when its
+    # draw is the best of the three, two times in three; the rung shown is either one equally often.
+    from mentor.teacher.hints import HINT_SOURCES
+    from mentor.teacher.hints.schedules import Scaffold
+    from mentor.types import Task
+
+    schedule = Scaffold(HINT_SOURCES.build("ladder", {"levels": ["example:1", "example:3"]}, answer_prefix="Answer:"),
+                        by="bucket")
+    pool = [Task(id=f"t{i}", prompt=f"Calculate {i} + 1.", answer=str(i + 1), source="s", level=0) for i in range(8)]
+    rng = np.random.default_rng(0)
+    shown = [next((h.level for h in schedule.scaffold(pool[0], 8, pool, rng) if h), 0) for _ in range(600)]
+    assert 0.6 < np.mean([lv > 0 for lv in shown]) < 0.73
+    assert abs(shown.count(1) - shown.count(2)) < 60
+    assert schedule.hinted(pool[0], 8) == 0  # at the means no rung beats the plain attempts: the plan shows none
 
 
 def test_adaptive_pass_rates_survive_resume(tmp_path):
@@ -117,13 +134,15 @@ def test_adaptive_pass_rates_survive_resume(tmp_path):
 
 @pytest.mark.parametrize("mode", ["rescue", "adaptive"])
 def test_no_hint_failures_of_hinted_groups_reach_the_selector(tmp_path, mode):
-    # Every group of the tiny model fails; with a rescue each is re-rolled with hints in step 1, with
-    # adaptive scaffolding alone each is scaffolded in step 2. The no-hint attempts are still the task's
-    # difficulty evidence: the Bayesian posterior of every selected task must count them as failures.
+    # Every group of the tiny model fails; evidence that a hint helps (with a rescue: plain attempts
+    # that pass 40% of the time, so groups are re-rolled rather than scaffolded). The no-hint attempts
+    # are still the task's difficulty evidence: the Bayesian posterior of every selected task must
+    # count them as failures.
     share = "1.0" if mode == "rescue" else "0"
     run = _run(tmp_path, f"hints.schedule.args.rescue_share={share}", "curriculum.selector.name=bayes",
-               "optim.steps=3")
-    steps = (1,) if mode == "rescue" else (1, 2)
+               "optim.steps=3", "hints.schedule.args.by=bucket")
+    _evidence(run, plain=0.4 if mode == "rescue" else 0.0, rungs={1: 0.0, 2: 0.9})
+    steps = (1,)
     for step in steps:
         train_step(run, step)
     rows = [r for r in run.store.attempts(steps[-1])]
@@ -145,16 +164,15 @@ def test_shape_rates_shrink_toward_their_bucket():
     assert rates.rate("b:x", hinted=False, parent="b") == pytest.approx(4 * bucket / 6)  # 0 of 2, 4 pseudo
 
 
-def test_a_pessimistic_prior_scaffolds_the_first_step(tmp_path):
-    # With no evidence the no-hint rate reads as the prior mean: 0.1 asks for hints at step 1 already.
+def test_a_pessimistic_prior_scaffolds_the_first_step_when_a_hint_is_drawn(tmp_path):
+    # With no evidence every rate reads as the prior (mean 0.1): a group whose draws favour a rung is
+    # scaffolded at step 1 already, by as many hinted attempts as its draws ask for.
     run = _run(tmp_path, "optim.steps=1", "hints.schedule.args.prior=[0.5,4.5]")
     train_step(run, 1)
-    g = run.cfg.sampling.group_size
-    s = run.teacher.schedule
-    want = scaffold_size(g, 0.1, 0.5, s.target, int(g * s.max_share))
-    assert want > 0
-    hinted = sum(1 for row in run.store.attempts(1) if row["hint_level"])
-    assert hinted == want * run.cfg.sampling.tasks_per_step
+    by_group: dict[int, list[int]] = {}
+    for row in run.store.attempts(1):
+        by_group.setdefault(row["grp"], []).append(row["hint_level"])
+    assert all(levels[0] == 0 for levels in by_group.values())  # at least one attempt always sees no hint
     run.store.close()
 
 
@@ -174,7 +192,9 @@ def test_shape_keyed_rates_count_each_shape_and_its_bucket(tmp_path, by):
 
 
 def test_the_signal_selector_plans_with_the_live_scaffold_and_survives_resume(tmp_path):
-    run = _run(tmp_path, "curriculum.selector.name=signal", "optim.steps=3")
+    # with decisive evidence the scaffold's draws agree with the rates the selector plans with
+    run = _run(tmp_path, "curriculum.selector.name=signal", "optim.steps=3", "hints.schedule.args.by=bucket")
+    _evidence(run, plain=0.0, rungs={1: 0.0, 2: 0.9})
     g = run.cfg.sampling.group_size
     for step in (1, 2):
         planned = {t.id: run.teacher.selector.context.hinted(t, g) for t in run.teacher.pool}
@@ -184,12 +204,13 @@ def test_the_signal_selector_plans_with_the_live_scaffold_and_survives_resume(tm
             hinted[(row["grp"], row["task_id"])] = hinted.get((row["grp"], row["task_id"]), 0) + bool(row["hint_level"])
         # the selector scored each task with the hinted count its group then got
         assert all(planned[task_id] == k for (_, task_id), k in hinted.items())
-    assert any(hinted.values())  # step 2 was scaffolded, so the plan was not trivially 0
+    assert any(hinted.values())  # scaffolded, so the plan was not trivially 0
     state = run.teacher.selector.state_dict()
     plan = {t.id: run.teacher.schedule.hinted(t, g) for t in run.teacher.pool}
     assert state["rates"]["counts"]
     run.store.close()
-    again = _run(tmp_path, "curriculum.selector.name=signal", "optim.steps=3", resume=True)
+    again = _run(tmp_path, "curriculum.selector.name=signal", "optim.steps=3", "hints.schedule.args.by=bucket",
+                 resume=True)
     assert resume_run(again) == 2
     assert again.teacher.selector.state_dict() == state
     assert {t.id: again.teacher.selector.context.hinted(t, g) for t in again.teacher.pool} == plan  # bound to the restored rates
@@ -202,31 +223,31 @@ def test_the_signal_selector_plans_with_the_live_scaffold_and_survives_resume(tm
     assert "Calculate" in page.split("Selector after the last step")[1]  # a shape category
 
 
-def test_rescue_rerolls_each_all_fail_group_once_at_the_top_rung_and_merges_it(tmp_path):
-    # The tiny model never passes: every group fails, scaffold included, so every group is rescued.
-    run = _run(tmp_path, "hints.schedule.args.rescue_share=0.5", "optim.steps=2", "hints.schedule.args.prior=[2,3]")
+def test_rescue_rerolls_each_all_fail_group_once_with_the_rung_that_passes_and_merges_it(tmp_path):
+    # The tiny model never passes. Evidence: the plain attempts pass 40% of the time (0.6^8 <= 0.05: no
+    # scaffold), rung 2 90%, rung 1 never; so each group is 8 plain attempts, then 4 re-rolled at rung 2.
+    run = _run(tmp_path, "hints.schedule.args.rescue_share=0.5", "optim.steps=1", "hints.schedule.args.by=bucket")
+    _evidence(run, plain=0.4, rungs={1: 0.0, 2: 0.9})
     g, tasks = run.cfg.sampling.group_size, run.cfg.sampling.tasks_per_step
-    train_step(run, 1)  # 0.6^8 <= 0.05: no scaffold, so each group is 8 plain attempts, then 4 rescued (0.5 > 0.4)
+    train_step(run, 1)
     assert run.rollouts == tasks * (g + g // 2)
     by_group: dict[int, list] = {}
     for row in run.store.attempts(1):
         by_group.setdefault(row["grp"], []).append(row)
     assert len(by_group) == tasks
     for rows in by_group.values():
-        assert sorted(r["hint_level"] for r in rows) == [0] * g + [2] * (g // 2)  # one re-roll, top rung
+        assert sorted(r["hint_level"] for r in rows) == [0] * g + [2] * (g // 2)  # one re-roll, at rung 2
         assert sorted(r["idx"] for r in rows) == list(range(g + g // 2))  # merged into one group
         assert all(r["trained"] for r in rows)
     metrics = run.store.steps()[-1]["metrics"]
     assert metrics["rescue_rerolls"] == tasks and metrics["rescue_mixed"] == 0
-    # the rescue's failures are hinted evidence: the next step scaffolds
-    train_step(run, 2)
-    assert any(r["hint_level"] for r in run.store.attempts(2) if r["idx"] < g)
     run.store.close()
 
 
 def test_rescue_rerolls_only_what_the_budget_can_pay_for(tmp_path):
-    run = _run(tmp_path, "hints.schedule.args.rescue_share=0.5", "hints.schedule.args.prior=[2,3]",
+    run = _run(tmp_path, "hints.schedule.args.rescue_share=0.5", "hints.schedule.args.by=bucket",
                "optim.steps=5", "optim.rollout_budget=20")
+    _evidence(run, plain=0.4, rungs={1: 0.0, 2: 0.9})
     train_step(run, 1)  # 2 tasks x 8 = 16 sampled, 4 left: one rescue of 4
     assert run.rollouts == 20
     assert run.store.steps()[-1]["metrics"]["rescue_rerolls"] == 1
@@ -238,21 +259,22 @@ def test_an_llm_hinter_from_config_scaffolds_and_rescues_with_its_own_hint(tmp_p
     # test needs no second model); every hinted attempt, scaffolded or rescued, stores its hint.
     source = ('hints.source={"name": "llm", "args": {"backend": "scripted", '
               '"outputs": ["Write the sum, then the Answer line."]}}')
-    run = _run(tmp_path, "hints.schedule.args.rescue_share=0.5", "optim.steps=2", "hints.schedule.args.prior=[2,3]",
+    run = _run(tmp_path, "hints.schedule.args.rescue_share=0.5", "optim.steps=1", "hints.schedule.args.by=bucket",
                source)
+    _evidence(run, plain=0.0, rungs={1: 0.9, 2: 0.9})  # the scaffold hints, and the failed groups are re-rolled
     g = run.cfg.sampling.group_size
-    for step in (1, 2):  # step 1: rescue re-rolls only; step 2: the scaffold too
-        train_step(run, step)
-        rows = [r for r in run.store.attempts(step) if r["hint_level"]]
-        assert rows and all(r["hint_kind"] == "llm" and r["hint_level"] in (1, 2) for r in rows)
-        assert {r["hint_text"] for r in rows} == {"Hint: Write the sum, then the Answer line."}
-    assert any(r["hint_level"] for r in run.store.attempts(2) if r["idx"] < g)
+    train_step(run, 1)
+    rows = [r for r in run.store.attempts(1) if r["hint_level"]]
+    assert all(r["hint_kind"] == "llm" and r["hint_level"] in (1, 2) for r in rows)
+    assert {r["hint_text"] for r in rows} == {"Hint: Write the sum, then the Answer line."}
+    assert any(r["idx"] < g for r in rows) and any(r["idx"] >= g for r in rows)  # scaffolded and rescued
     run.store.close()
 
 
 def test_rerolls_for_a_fixed_batch_are_cut_to_the_room_and_keep_no_state(tmp_path):
     # what the TRL host asks: each failed group's re-roll, at most `room` attempts, after its first slots
-    run = _run(tmp_path, "hints.schedule.args.rescue_share=1", "hints.schedule.args.prior=[2,3]")
+    run = _run(tmp_path, "hints.schedule.args.rescue_share=1", "hints.schedule.args.by=bucket")
+    _evidence(run, plain=0.4, rungs={1: 0.0, 2: 0.9})  # no scaffold; a failed group's re-roll is at rung 2
     g = run.cfg.sampling.group_size
     teacher, rng = run.teacher, np.random.default_rng(0)
     plans = teacher.plan(rng)
@@ -263,7 +285,7 @@ def test_rerolls_for_a_fixed_batch_are_cut_to_the_room_and_keep_no_state(tmp_pat
         rerolls = teacher.rerolls(first, rng, room=3)
         assert [p.group for p in rerolls] == [p.group for p in plans[1:]]
         assert all(p.start == g // 2 and len(p.hints) == 3 and p.rerolls == p.group for p in rerolls)
-        assert all(h is not None and h.level == 2 for p in rerolls for h in p.hints)  # the top rung
+        assert all(h is not None and h.level == 2 for p in rerolls for h in p.hints)
     run.store.close()
 
 
@@ -277,11 +299,9 @@ def test_a_hint_that_does_not_raise_the_pass_rate_is_neither_scaffolded_nor_re_r
     task = run.teacher.pool[0]
     failed = [Rollout(task=task, group=0, index=i, text="no", completion_ids=(1,), logprobs=(), finished=True,
                       grade=Grade(score=0.0)) for i in range(g)]
-    for plain_passes, hinted_passes, shown in ((2, 0, False), (0, 2, True)):
+    for plain, hinted, shown in ((0.1, 0.0, False), (0.0, 0.1, True)):
         schedule.rates.counts.clear()
-        hinted = [True] * hinted_passes + [False] * (20 - hinted_passes)  # at every rung
-        schedule.rates.update({(task.bucket, False): [True] * plain_passes + [False] * (20 - plain_passes),
-                               **{(f"{task.bucket}@{level}", True): hinted for level in (1, 2)}})
+        _evidence(run, plain=plain, rungs={1: hinted, 2: hinted})
         assert (schedule.hinted(task, g) > 0) is shown
         assert any(schedule.scaffold(task, g, run.teacher.pool, rng)) is shown
         assert bool(schedule.rescue(failed, run.teacher.pool, rng)) is shown

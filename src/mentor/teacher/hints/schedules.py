@@ -2,12 +2,15 @@
 
 - `none`: no hints (vanilla GRPO, the control).
 - `scaffold` (default): before sampling, each group gets the fewest hinted attempts for which the whole
-  group is expected to fail with probability at most `target`, from discounted pass rates with and
-  without the hint, kept per task category (default: solved shape) and, with the hint, per rung of the
-  source. The hint is the rung whose attempts pass most often in the category; it fades by itself once
-  the category passes alone, and it is not shown while no rung passes more often than the plain
-  attempts. After grading, a group that still failed entirely is re-rolled once with that hint
-  (`rescue_share` of its size), and the guided attempts join the group (docs/decisions/hints.md).
+  group is expected to fail with probability at most `target`, from discounted pass rates without the
+  hint and with each rung of the source, kept per task category (default: solved shape). Which rung,
+  if any, is Thompson sampling: one draw from each rate's Beta posterior, all under the same prior;
+  the best draw wins, "no hint" included, and the hinted count is taken at the drawn rates. A rung is
+  tried while its rate is uncertain, shown while its attempts pass more often than the plain ones, and
+  dropped once they do not; the hint fades by itself once the category passes alone. After grading, a
+  group that still failed entirely is re-rolled once with the rung a fresh draw picks (`rescue_share`
+  of its size), none if it picks no hint, and the guided attempts join the group
+  (docs/decisions/hints.md).
 - `fixed`: a fixed rung on tasks the student fails, per stage of training (the QuestA-style baseline;
   `FixedHints`).
 
@@ -104,61 +107,64 @@ class Scaffold:
                                       "rescue_share in [0, 1] (0: no rescue)")
         self.source = source
         self.target, self.max_share, self.by, self.rescue_share = target, max_share, by, rescue_share
-        # Beta(prior) for the no-hint pass rate before any evidence: the default (mean 0.1) scaffolds
-        # step 1 as if the student were stuck.
-        self.rates = PassRates(forget=forget, prior=(float(prior[0]), float(prior[1])), strength=strength)
+        # Beta(prior) for every pass rate before any evidence, with the hint or without: no rung is
+        # believed to help before its attempts show it; Thompson draws try it while unsure.
+        both = (float(prior[0]), float(prior[1]))
+        self.rates = PassRates(forget=forget, prior=both, prior_hinted=both, strength=strength)
 
     def _keys(self, task: Task) -> tuple[str, str | None]:
         """The pass-rate key of a task and the key it shrinks toward."""
         return (task.bucket, None) if self.by == "bucket" else (task_category(task, self.by), task.bucket)
 
+    def _keyed(self, task: Task, rung: int | None) -> tuple[str, bool, str | None]:
+        """The pass-rate key of `task` without a hint (rung None) or at a rung: (key, hinted, parent)."""
+        key, parent = self._keys(task)
+        if rung is None:
+            return key, False, parent
+        return f"{key}@{rung}", True, None if parent is None else f"{parent}@{rung}"
+
     def rungs(self, task: Task) -> list[tuple[int, float]]:
         """The source's rungs for `task` with their hinted pass rates in its category, best first (ties:
-        the higher rung first). Each rung has its own rate, so the scaffold shows the rung that works
-        for the category: the top rung until its attempts fail more often than an untried rung's prior,
-        then the next, and back as the evidence fades."""
-        key, parent = self._keys(task)
-        rungs = [(level, self.rates.rate(f"{key}@{level}", hinted=True,
-                                          parent=None if parent is None else f"{parent}@{level}"))
+        the higher rung first)."""
+        rates = [(level, self.rates.rate(*self._keyed(task, level)))
                  for level in range(self.source.max_level(task), 0, -1)]
-        return sorted(rungs, key=lambda rung: -rung[1])
-
-    def _plain_rate(self, task: Task) -> float:
-        key, parent = self._keys(task)
-        return self.rates.rate(key, hinted=False, parent=parent)
+        return sorted(rates, key=lambda rung: -rung[1])
 
     def hinted(self, task: Task, size: int) -> int:
+        """The hinted count at the estimated rates (the selector plans with it)."""
         rungs = self.rungs(task)
         if not rungs:
             return 0
-        return scaffold_size(size, self._plain_rate(task), rungs[0][1], self.target, int(size * self.max_share))
+        plain = self.rates.rate(*self._keyed(task, None))
+        return scaffold_size(size, plain, rungs[0][1], self.target, int(size * self.max_share))
 
-    def _hint(self, task: Task, failed: Sequence[str], pool: Sequence[Task], rng: np.random.Generator) -> Hint | None:
-        """The best rung's hint that raises the pass rate (a rung may have no hint for a task: the next)."""
-        plain = self._plain_rate(task)
-        for level, rate in self.rungs(task):
-            if rate <= plain:
-                return None
-            hint = self.source.hint(task, level, failed, pool, rng)
-            if hint is not None:
-                return hint
-        return None
+    def _choose(self, task: Task, failed: Sequence[str], pool: Sequence[Task],
+                rng: np.random.Generator) -> tuple[Hint | None, float, float]:
+        """Thompson sampling over "no hint" and each rung: a draw from each one's Beta posterior; the
+        hint is the rung with the best draw, if it beats the draw without a hint (a rung with no hint for
+        this task gives way to the next). Returns (hint, plain draw, hint's draw)."""
+        plain = float(rng.beta(*self.rates.beta(*self._keyed(task, None))))
+        draws = [(level, float(rng.beta(*self.rates.beta(*self._keyed(task, level)))))
+                 for level in range(self.source.max_level(task), 0, -1)]
+        for level, drawn in sorted(draws, key=lambda rung: -rung[1]):
+            if drawn <= plain:
+                break
+            if (hint := self.source.hint(task, level, failed, pool, rng)) is not None:
+                return hint, plain, drawn
+        return None, plain, plain
 
     def scaffold(self, task: Task, size: int, pool: Sequence[Task], rng: np.random.Generator) -> tuple[Hint | None, ...]:
-        k = self.hinted(task, size)
-        hint = self._hint(task, [], pool, rng) if k else None
-        if hint is None:
-            return (None,) * size
+        hint, plain, drawn = self._choose(task, [], pool, rng)
+        k = scaffold_size(size, plain, drawn, self.target, int(size * self.max_share)) if hint else 0
         return (None,) * (size - k) + (hint,) * k
 
     def rescue(self, group: Sequence[Rollout], pool: Sequence[Task], rng: np.random.Generator) -> tuple[Hint | None, ...]:
         scored = [r.score for r in group if r.score is not None]
         if not scored or any(r.passed for r in group) or self.rescue_share == 0:
             return ()
-        # a re-roll with a hint that does not raise the pass rate would fail again: none then
-        hint = self._hint(group[0].task, [r.text for r in group], pool, rng)
+        hint, _, _ = self._choose(group[0].task, [r.text for r in group], pool, rng)
         if hint is None:
-            return ()
+            return ()  # no draw says a hint raises the pass rate: the re-roll would fail again
         return (hint,) * max(1, round(len(group) * self.rescue_share))
 
     def observe(self, rollouts: Sequence[Rollout]) -> None:
