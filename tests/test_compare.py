@@ -58,6 +58,30 @@ def test_compare_runs_both_arms_at_one_budget_and_resumes(mentor_cli, tmp_path) 
             assert store.last_step() == 2
 
 
+def test_the_ceiling_benchmark_samples_a_finished_arm_and_the_page_shows_it_per_level(mentor_cli, tmp_path) -> None:
+    import subprocess
+    import sys
+
+    from conftest import cli_env
+
+    out = tmp_path / "cmp"
+    args = [a for a in _args(out) if a != "0,1"]
+    args[args.index("--seeds") + 1:args.index("--seeds") + 1] = ["0"]
+    args = [a.replace("checkpoint_every=0", "checkpoint_every=1") for a in args]
+    assert mentor_cli(*args, timeout=300).returncode == 0
+    bench = Path(__file__).resolve().parents[1] / "benchmarks/ceiling.py"
+    r = subprocess.run([sys.executable, str(bench), str(out / "mentor-s0"), "--samples", "2", "--per-level", "2",
+                        "--json", str(out / "ceiling.json")], capture_output=True, text=True, env=cli_env(), timeout=300)
+    assert r.returncode == 0, r.stderr
+    (result,) = json.loads((out / "ceiling.json").read_text())
+    for row in result["buckets"].values():
+        assert row["tasks"] == 2 and 0 <= row["pass@1"] <= row["pass@2"] <= row["pass@2, any hint"] <= 1
+    assert "basic_arithmetic@0" in r.stdout
+    assert mentor_cli(*args, timeout=300).returncode == 0  # resumes the finished arms, rewrites the page
+    page = (out / "report.html").read_text()
+    assert "ceiling, mentor-s0: pass@2 with hints" in page.split("Held-out accuracy per level")[1]
+
+
 def test_compare_refuses_a_mentor_arm_identical_to_the_control(mentor_cli, tmp_path) -> None:
     r = mentor_cli("compare", "--set", "hints.schedule.name=none", "--set", "curriculum.selector.name=uniform",
                    "--seeds", "0", "--out", str(tmp_path / "x"))

@@ -1,0 +1,137 @@
+"""How far below its ceiling a trained student ends, per family and level of its run's held-out tasks.
+
+Loads a run's latest checkpoint and, for each held-out task (the ones every arm is evaluated on),
+samples `--samples` attempts at the training temperature with no hint and with each hint rung given
+(default: three worked examples of the same shape, and the ladder's longest solution prefix where the
+task has a reference solution). It prints, per family and level:
+
+- greedy: the run's own measure (what `mentor compare` reports);
+- pass@1 and pass@k without a hint: pass@k is what sharpening the sampled distribution can reach at
+  most, the "many more rollouts" ceiling (RL with verifiable rewards rarely lifts a model beyond its
+  pass@k at large k; Yue et al. 2025, arXiv 2504.13837);
+- pass@k with hints: a task counts if any attempt passes with no hint or at any rung, the "unlimited
+  hints" ceiling: what the student can do at all when helped.
+
+    python benchmarks/ceiling.py RUN_DIR [RUN_DIR ...] [--samples 16] [--per-level 4]
+        [--levels example:3 prefix] [--json FILE]
+
+With several run directories (e.g. every arm of one seed) the same tasks are sampled from each, so
+their ceilings compare on one set. Sampling only: it never trains, and it writes nothing into a run.
+Written as `ceiling.json` into a `mentor compare` output folder (`--json OUT/ceiling.json`), the
+ceilings appear as rows of the comparison page's per-level table at its next `mentor compare`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k from n samples with c correct (Chen et al. 2021)."""
+    if n - c < k:
+        return 1.0
+    return 1.0 - float(np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
+
+
+def measure(run_dir: Path, samples: int, per_level: int, levels: list[str]) -> dict[str, Any]:
+    from mentor.config import RunConfig
+    from mentor.store import RunStore
+    from mentor.student.policy import load_policy
+    from mentor.student.prompt import prompt_ids
+    from mentor.teacher.hints import HINT_SOURCES
+    from mentor.train.checkpoint import load_checkpoint
+    from mentor.train.setup import build_grader
+    from mentor.types import PASS
+
+    store = RunStore.open(run_dir, readonly=True)
+    cfg = RunConfig.model_validate(store.config)
+    heldout, pool = store.load_tasks("heldout"), store.load_tasks("train")
+    store.close()
+    by_bucket: dict[str, list[Any]] = defaultdict(list)
+    for task in heldout:
+        if len(by_bucket[task.bucket]) < per_level:
+            by_bucket[task.bucket].append(task)
+    tasks = [t for bucket in sorted(by_bucket) for t in by_bucket[bucket]]
+    torch.manual_seed(cfg.seed)
+    policy = load_policy(cfg.model)
+    step = load_checkpoint(run_dir, policy.model)
+    policy.sync_sampler()
+    grade = build_grader(cfg)
+    ladder = HINT_SOURCES.build("ladder", {"levels": levels, "match_answer": True},
+                                answer_prefix=cfg.reward.answer_prefix)
+    rng = np.random.default_rng(cfg.seed)
+
+    def passes(hints: list[Any] | None) -> np.ndarray:
+        """Correct samples per task with these hints (None: no hint); -1 where a task has no such hint."""
+        asked = [i for i in range(len(tasks)) if hints is None or hints[i] is not None]
+        prompts = [prompt_ids(policy, cfg, tasks[i], None if hints is None else hints[i]) for i in asked for _ in range(samples)]
+        out = policy.sample(prompts, max_new_tokens=cfg.sampling.max_new_tokens,
+                            temperature=cfg.sampling.temperature, top_p=cfg.sampling.top_p)
+        correct = np.full(len(tasks), -1)
+        for j, i in enumerate(asked):
+            graded = [grade(tasks[i], s.text).score for s in out[j * samples:(j + 1) * samples]]
+            correct[i] = sum(1 for s in graded if s is not None and s >= PASS)
+        return correct
+
+    greedy = policy.sample([prompt_ids(policy, cfg, t) for t in tasks], max_new_tokens=cfg.sampling.max_new_tokens,
+                           greedy=True)
+    greedy_ok = np.array([(grade(t, s.text).score or 0.0) >= PASS for t, s in zip(tasks, greedy, strict=True)])
+    no_hint = passes(None)
+    rungs = {}
+    for level in range(1, max(ladder.max_level(t) for t in tasks) + 1):  # `prefix` is one rung per fraction
+        hints = [ladder.hint(t, level, [], pool, rng) if level <= ladder.max_level(t) else None for t in tasks]
+        if shown := [h for h in hints if h is not None]:
+            rungs[f"{level}:{shown[0].kind}"] = passes(hints)
+    rows = {}
+    for bucket in sorted(by_bucket):  # "reasoning_gym:gcd@1"
+        idx = [i for i, t in enumerate(tasks) if t.bucket == bucket]
+        helped = [max([no_hint[i]] + [c[i] for c in rungs.values()]) > 0 for i in idx]
+        level = tasks[idx[0]].level
+        rows[bucket] = {
+            "level": "-" if level is None else str(level),
+            "tasks": len(idx),
+            "greedy": float(np.mean(greedy_ok[idx])),
+            "pass@1": float(np.mean([pass_at_k(samples, no_hint[i], 1) for i in idx])),
+            f"pass@{samples}": float(np.mean([pass_at_k(samples, no_hint[i], samples) for i in idx])),
+            **{f"{name} pass@1": float(np.mean([pass_at_k(samples, c[i], 1) for i in idx if c[i] >= 0]))
+               for name, c in rungs.items() if any(c[i] >= 0 for i in idx)},
+            f"pass@{samples}, any hint": float(np.mean(helped)),
+        }
+    return {"run_dir": str(run_dir), "step": step, "samples": samples, "levels": levels, "buckets": rows}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("run_dirs", nargs="+", type=Path)
+    ap.add_argument("--samples", type=int, default=16, help="attempts per task and condition (k of pass@k)")
+    ap.add_argument("--per-level", type=int, default=4, help="held-out tasks per bucket (family and level)")
+    ap.add_argument("--levels", nargs="+", default=["example:3", "prefix"], help="hint rungs (ladder names)")
+    ap.add_argument("--json", type=Path, help="also write the measurements here")
+    args = ap.parse_args()
+    results = []
+    for run_dir in args.run_dirs:
+        result = measure(run_dir, args.samples, args.per_level, args.levels)
+        results.append(result)
+        print(f"{run_dir} (step {result['step']}, {args.samples} samples per task and condition)")
+        first = ["tasks", "greedy", "pass@1", f"pass@{args.samples}"]
+        rungs = sorted({c for row in result["buckets"].values() for c in row} - {"level", *first}, key=lambda c: (
+            "any hint" in c, c))
+        cols = first + rungs
+        print("  " + "bucket".ljust(28) + "".join(c.rjust(max(9, len(c) + 2)) for c in cols))
+        for bucket, row in result["buckets"].items():
+            cells = "".join((str(row[c]) if c == "tasks" else f"{row[c]:.1%}" if c in row else "-").rjust(max(9, len(c) + 2))
+                            for c in cols)
+            print("  " + bucket.split(":")[-1].ljust(28) + cells, flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
