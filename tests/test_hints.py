@@ -323,31 +323,42 @@ def test_scaffold_fades_as_the_category_passes_without_the_hint() -> None:
     pool = toy_tasks(20)
     t = next(x for x in pool if x.level == 0)
     other = next(x for x in pool if x.level == 1)  # another bucket: its own pass rates
-    sched = _scaffold()
+    top = Hint(2, "example", "h")
+
+    def helped(sched: Scaffold) -> Scaffold:  # the top rung's attempts pass, the plain ones do not
+        sched.observe([_rollout(t, 0, i, float(i >= 8), top if i >= 8 else None) for i in range(16)])
+        return sched
+
+    assert _scaffold().hinted(t, 8) == 0  # one prior for every rate: before evidence no rung beats no hint
+    sched = helped(_scaffold())
     start = sched.hinted(t, 8)
-    assert start > 0  # the prior (mean 0.1) scaffolds the first step as if the student were stuck
+    assert start > 0
     hints = sched.scaffold(t, 8, pool, np.random.default_rng(0))
-    assert len(hints) == 8 and hints[: 8 - start] == (None,) * (8 - start)  # no-hint attempts first
-    assert all(h is not None and h.level == 2 and len(h.shots) == 3 for h in hints[8 - start:])  # the top rung
+    k = sum(h is not None for h in hints)
+    assert len(hints) == 8 and 0 < k < 8 and hints[: 8 - k] == (None,) * (8 - k)  # no-hint attempts first
+    assert all(h.level == 2 and len(h.shots) == 3 for h in hints[8 - k:])  # the rung that passes
     counts = [start]
     for passes in (1, 1, 2, 2, 3, 3, 4, 4):  # the category passes more and more often on its own
-        sched.observe([_rollout(t, 0, i, float(i < passes)) for i in range(8)])
+        k = counts[-1]  # its groups as the scaffold plans them: k hinted attempts, which pass
+        sched.observe([_rollout(t, 0, i, float(i < passes or i >= 8 - k), top if i >= 8 - k else None)
+                       for i in range(8)])
         counts.append(sched.hinted(t, 8))
     assert counts == sorted(counts, reverse=True) and len(set(counts)) > 2 and counts[-1] == 0, counts
-    assert sched.scaffold(t, 8, pool, np.random.default_rng(0)) == (None,) * 8
-    assert sched.hinted(other, 8) == start  # evidence stays with its category
+    assert sched.hinted(other, 8) == 0  # evidence stays with its category
     # a hinted pass is evidence about the hint, not about the student alone: the hint fades less
     plain, hinted = _scaffold(), _scaffold()
     plain.observe([_rollout(t, 0, i, float(i >= 4)) for i in range(8)])
-    hinted.observe([_rollout(t, 0, i, float(i >= 4), Hint(2, "example", "h") if i >= 4 else None) for i in range(8)])
+    hinted.observe([_rollout(t, 0, i, float(i >= 4), top if i >= 4 else None) for i in range(8)])
     assert hinted.hinted(t, 8) > plain.hinted(t, 8)
-    assert _scaffold(max_share=0.25).hinted(t, 8) == 2  # capped at max_share of the group
+    assert helped(_scaffold(max_share=0.25)).hinted(t, 8) == 2  # capped at max_share of the group
 
 
 def test_rescue_hints_only_a_scored_all_fail_group() -> None:
     pool = toy_tasks(20)
     t = pool[0]
     sched = _scaffold()
+    sched.observe([_rollout(t, 0, i, float(i >= 8), Hint(2, "example", "h") if i >= 8 else None)
+                   for i in range(16)])  # evidence that the top rung passes and the plain attempts do not
     rng = np.random.default_rng(0)
     failed = [_rollout(t, 0, i, 0.0) for i in range(4)]
     rescue = sched.rescue(failed, pool, rng)
