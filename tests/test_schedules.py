@@ -1,8 +1,9 @@
 """The hint schedules (`hints.schedule`), above all the default `scaffold`: before sampling, each group gets the fewest hinted
 attempts for which the whole group is expected to fail with probability at most a target, from
-discounted per-bucket pass rates with and without the hint. Budget-neutral, fades as the student
-passes alone, and its estimates survive resume. After grading, a group that still failed entirely
-is rescued once at the top rung (`rescue_share`; 0 is adaptive scaffolding alone)."""
+discounted pass rates without the hint and per rung, the rung (or none) chosen by Thompson sampling.
+Budget-neutral, fades as the student passes alone, and its estimates survive resume. After grading, a
+group that still failed entirely is rescued once with a drawn rung (`rescue_share`; 0 is adaptive
+scaffolding alone)."""
 
 from __future__ import annotations
 
