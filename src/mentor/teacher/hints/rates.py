@@ -65,9 +65,9 @@ class PassRates:
     the student passes a bucket's tasks, tracking a student that changes every step.
 
     Each `update` first multiplies every count by (1 − forget), then adds the step's attempts; the
-    estimate is the posterior mean under a Beta prior (`prior` without the hint, `prior_hinted` with
-    it), so a bucket never seen reads as the prior mean. Unscorable attempts are not counted (neither
-    pass nor fail).
+    estimate is the posterior mean under the Beta `prior`, the same with the hint or without (no hint
+    is believed to help before its attempts show it), so a bucket never seen reads as the prior mean.
+    Unscorable attempts are not counted (neither pass nor fail).
 
     A key may have a `parent` (a task's shape within its bucket): its estimate then shrinks toward the
     parent's with `strength` pseudo-attempts, so a shape seen once moves only part of the way from its
@@ -75,7 +75,6 @@ class PassRates:
 
     forget: float = 0.5
     prior: tuple[float, float] = (1.0, 1.0)
-    prior_hinted: tuple[float, float] = (1.0, 1.0)
     strength: float = 4.0
     counts: dict[str, list[float]] = field(default_factory=dict)  # "key|plain" -> [passes, fails]
 
@@ -90,8 +89,7 @@ class PassRates:
         if parent is not None:
             mean = self.rate(parent, hinted)
             return passes + self.strength * mean, fails + self.strength * (1 - mean)
-        a, b = self.prior_hinted if hinted else self.prior
-        return passes + a, fails + b
+        return passes + self.prior[0], fails + self.prior[1]
 
     def update(self, observed: Mapping[tuple[str, bool], Sequence[bool]]) -> None:
         """`observed[(bucket, hinted)]` = pass/fail of this step's scored attempts."""

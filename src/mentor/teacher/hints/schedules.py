@@ -109,8 +109,7 @@ class Scaffold:
         self.target, self.max_share, self.by, self.rescue_share = target, max_share, by, rescue_share
         # Beta(prior) for every pass rate before any evidence, with the hint or without: no rung is
         # believed to help before its attempts show it; Thompson draws try it while unsure.
-        both = (float(prior[0]), float(prior[1]))
-        self.rates = PassRates(forget=forget, prior=both, prior_hinted=both, strength=strength)
+        self.rates = PassRates(forget=forget, prior=(float(prior[0]), float(prior[1])), strength=strength)
 
     def _keys(self, task: Task) -> tuple[str, str | None]:
         """The pass-rate key of a task and the key it shrinks toward."""
@@ -173,14 +172,14 @@ class Scaffold:
         for group in groups_of(rollouts):
             key, parent = self._keys(group[0].task)
             keys = [key] if parent is None else [key, parent]
-            parts: dict[tuple[str, bool], list[Rollout]] = {("", False): [r for r in group if not r.hinted]}
+            parts: dict[str, list[Rollout]] = {"": [r for r in group if not r.hinted]}  # "": no hint
             for r in group:
                 if r.hint is not None:
-                    parts.setdefault((f"@{r.hint.level}", True), []).append(r)
-            for (rung, hinted), members in parts.items():
+                    parts.setdefault(f"@{r.hint.level}", []).append(r)
+            for rung, members in parts.items():
                 passed = [r.passed for r in members if r.score is not None]
                 for k in keys:
-                    seen.setdefault((k + rung, hinted), []).extend(passed)
+                    seen.setdefault((k + rung, bool(rung)), []).extend(passed)
         self.rates.update(seen)
 
     def state_dict(self) -> dict[str, Any]:
