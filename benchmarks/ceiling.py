@@ -34,7 +34,9 @@ import torch
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
-    """Unbiased pass@k from n samples with c correct (Chen et al. 2021)."""
+    """Unbiased pass@k from n scored samples with c correct (Chen et al. 2021); with fewer than k scored
+    samples (the grader could not score some), pass@n."""
+    k = min(k, n)
     if n - c < k:
         return 1.0
     return 1.0 - float(np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
@@ -47,6 +49,7 @@ def measure(run_dir: Path, samples: int, per_level: int, levels: list[str]) -> d
     from mentor.student.prompt import prompt_ids
     from mentor.teacher.hints import HINT_SOURCES
     from mentor.train.checkpoint import load_checkpoint
+    from mentor.train.evaluate import evaluate
     from mentor.train.setup import build_grader
     from mentor.types import PASS
 
@@ -68,21 +71,26 @@ def measure(run_dir: Path, samples: int, per_level: int, levels: list[str]) -> d
                                 answer_prefix=cfg.reward.answer_prefix)
     rng = np.random.default_rng(cfg.seed)
 
-    def passes(hints: list[Any] | None) -> np.ndarray:
-        """Correct samples per task with these hints (None: no hint); -1 where a task has no such hint."""
+    def passes(hints: list[Any] | None) -> list[tuple[int, int] | None]:
+        """Per task, (scored samples, correct ones) with these hints (None: no hint); None where a task
+        has no such hint or no sample could be scored (an unscorable sample is neither right nor wrong)."""
         asked = [i for i in range(len(tasks)) if hints is None or hints[i] is not None]
         prompts = [prompt_ids(policy, cfg, tasks[i], None if hints is None else hints[i]) for i in asked for _ in range(samples)]
         out = policy.sample(prompts, max_new_tokens=cfg.sampling.max_new_tokens,
                             temperature=cfg.sampling.temperature, top_p=cfg.sampling.top_p)
-        correct = np.full(len(tasks), -1)
+        counts: list[tuple[int, int] | None] = [None] * len(tasks)
         for j, i in enumerate(asked):
-            graded = [grade(tasks[i], s.text).score for s in out[j * samples:(j + 1) * samples]]
-            correct[i] = sum(1 for s in graded if s is not None and s >= PASS)
-        return correct
+            scores = [s for s in (grade(tasks[i], x.text).score for x in out[j * samples:(j + 1) * samples]) if s is not None]
+            counts[i] = (len(scores), sum(s >= PASS for s in scores)) if scores else None
+        return counts
 
-    greedy = policy.sample([prompt_ids(policy, cfg, t) for t in tasks], max_new_tokens=cfg.sampling.max_new_tokens,
-                           greedy=True)
-    greedy_ok = np.array([(grade(t, s.text).score or 0.0) >= PASS for t, s in zip(tasks, greedy, strict=True)])
+    def mean_pass(counts: list[tuple[int, int] | None], idx: list[int], k: int) -> float | None:
+        values = [pass_at_k(*counts[i], k) for i in idx if counts[i] is not None]
+        return float(np.mean(values)) if values else None
+
+    # greedy as the run measures it (unscorable tasks left out), on these tasks
+    greedy = evaluate(policy, tasks, cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"size": None})}),
+                      step=step, rollouts=0, grade=grade, pass_k=False).per_task
     no_hint = passes(None)
     rungs = {}
     for level in range(1, max(ladder.max_level(t) for t in tasks) + 1):  # `prefix` is one rung per fraction
@@ -92,18 +100,21 @@ def measure(run_dir: Path, samples: int, per_level: int, levels: list[str]) -> d
     rows = {}
     for bucket in sorted(by_bucket):  # "reasoning_gym:gcd@1"
         idx = [i for i, t in enumerate(tasks) if t.bucket == bucket]
-        helped = [max([no_hint[i]] + [c[i] for c in rungs.values()]) > 0 for i in idx]
+        conditions = [no_hint, *rungs.values()]
+        helped = [any(c[i][1] > 0 for c in conditions if c[i] is not None) for i in idx
+                  if any(c[i] is not None for c in conditions)]
+        scored = [float(greedy[tasks[i].id] >= PASS) for i in idx if tasks[i].id in greedy]
         level = tasks[idx[0]].level
-        rows[bucket] = {
+        row = {
             "level": "-" if level is None else str(level),
             "tasks": len(idx),
-            "greedy": float(np.mean(greedy_ok[idx])),
-            "pass@1": float(np.mean([pass_at_k(samples, no_hint[i], 1) for i in idx])),
-            f"pass@{samples}": float(np.mean([pass_at_k(samples, no_hint[i], samples) for i in idx])),
-            **{f"{name} pass@1": float(np.mean([pass_at_k(samples, c[i], 1) for i in idx if c[i] >= 0]))
-               for name, c in rungs.items() if any(c[i] >= 0 for i in idx)},
-            f"pass@{samples}, any hint": float(np.mean(helped)),
+            "greedy": float(np.mean(scored)) if scored else None,
+            "pass@1": mean_pass(no_hint, idx, 1),
+            f"pass@{samples}": mean_pass(no_hint, idx, samples),
+            **{f"{name} pass@1": mean_pass(c, idx, 1) for name, c in rungs.items()},
+            f"pass@{samples}, any hint": float(np.mean(helped)) if helped else None,
         }
+        rows[bucket] = {c: v for c, v in row.items() if v is not None}
     return {"run_dir": str(run_dir), "step": step, "samples": samples, "levels": levels, "buckets": rows}
 
 

@@ -46,7 +46,8 @@ def ceiling_rows(path: Path, level_keys: Sequence[str]) -> list[tuple[str, ...]]
                               (f"pass@{k}, any hint", f"ceiling, {name}: pass@{k} with hints")):
             by_level: dict[str, list[float]] = {}
             for row in result["buckets"].values():
-                by_level.setdefault(row["level"], []).append(row[column])
+                if column in row:  # absent where no attempt could be scored
+                    by_level.setdefault(row["level"], []).append(row[column])
             rows.append((label, *(_pct(sum(v) / len(v)) if (v := by_level.get(key)) else "-" for key in level_keys)))
     return rows
 
@@ -98,7 +99,8 @@ def write_compare_report(out_dir: str | Path) -> Path:
     level_keys = list(dict.fromkeys(k for arm in arms for k in summary[arm].get("levels_after", {})))
     level_rows = [(arm, *(f"{_pct(summary[arm]['levels_before'].get(k))} → {_pct(summary[arm]['levels_after'].get(k))}"
                           for k in level_keys)) for arm in arms if "levels_after" in summary[arm]]
-    level_rows += ceiling_rows(out_dir / "ceiling.json", level_keys)
+    ceiling = ceiling_rows(out_dir / "ceiling.json", level_keys)
+    level_rows += ceiling
     cards = []
     if "gain_difference" in summary:
         gd = summary["gain_difference"]
@@ -144,7 +146,7 @@ accuracy over the budget; linear between evaluations, the last value held to the
  if level_rows and level_keys else ""}
 {'<p class="meta">Ceiling rows: <code>benchmarks/ceiling.py</code> on the last checkpoint of the run it names, k attempts per '
  'held-out task at the training temperature; "with hints" counts a task if any attempt passes, with no hint or '
- 'at any rung.</p>' if (out_dir / "ceiling.json").exists() else ""}
+ 'at any rung.</p>' if ceiling else ""}
 <h2>Curves</h2><div class="figs">{''.join(_img(p, alt) for p, alt in figs)}</div>
 <h2>Frontier: no-hint pass rate by level over training</h2>{_table(["run", "bucket", "pass rate", "attempts"], frontier, left=2)}
 {"<h2>Selector beliefs after the last step</h2><details><summary>per run</summary>" + selectors + "</details>" if selectors else ""}
