@@ -3,6 +3,7 @@ a table, and a page that renders in a real headless browser."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -30,7 +31,7 @@ def test_the_page_leads_with_the_headline(report_page):
     head = page.index('<div class="headline">')
     assert head < page.index("<h2>Learning</h2>") < page.index("Resolved configuration")
     headline = page[head:page.index("<h2>Learning</h2>")]
-    for label in ("held-out accuracy", "gain", "groups with a learning signal", "rollouts", "wall time", "95% CI"):
+    for label in ("held-out accuracy", "gain", "signal share", "rollouts", "wall time", "95% CI"):
         assert label in headline, label
     assert "→" in headline and "s/step" in headline
     # the configuration is a table of keys, not a JSON dump
@@ -84,17 +85,18 @@ def test_report_renders_in_headless_chromium(report_page, tmp_path):
     assert ImageStat.Stat(img).stddev[0] > 20 and sum(1 for c in img.histogram() if c) > 32
 
 
-def test_the_hint_table_says_per_bucket_whether_hinted_attempts_pass_more_often():
-    def attempt(task: str, hinted: bool, reward: float | None) -> dict:
-        return {"task_id": task, "hint_level": 2 if hinted else 0, "reward": reward}
+def test_the_hint_table_says_per_bucket_and_rung_whether_hinted_attempts_pass_more_often():
+    def attempt(task: str, level: int, reward: float | None, kind: str = "example") -> dict:
+        return {"task_id": task, "hint_level": level, "hint_kind": kind if level else None, "reward": reward}
 
     run = {"buckets": {"a1": "easy", "b1": "hard", "c1": "plain"},
-           "attempts": [attempt("a1", False, 0.0), attempt("a1", False, 1.0), attempt("a1", True, 1.0),
-                        attempt("b1", False, 1.0), attempt("b1", True, 0.0), attempt("b1", True, 0.5),
-                        attempt("b1", True, None),  # unscorable: not counted
-                        attempt("c1", False, 1.0)]}  # no hinted attempt: no row
-    rows = [r.split("</td><td>") for r in hint_value_table(run).split("<tr>")[2:]]
-    assert [r[0].removeprefix('<td class="l">') for r in rows] == ["easy", "hard"]
-    assert rows[0][1:5] == ["2", "50.0%", "1", "100.0%"] and rows[0][5].startswith("yes")
-    assert rows[1][1:5] == ["1", "100.0%", "2", "0.0%"] and rows[1][5].startswith("no")
-    assert hint_value_table({"buckets": {}, "attempts": [attempt("c1", False, 1.0)]}) == ""
+           "attempts": [attempt("a1", 0, 0.0), attempt("a1", 0, 1.0), attempt("a1", 2, 1.0),
+                        attempt("a1", 3, 0.0, "prefix"),
+                        attempt("b1", 0, 1.0), attempt("b1", 2, 0.0), attempt("b1", 2, 0.5),
+                        attempt("b1", 2, None),  # unscorable: not counted
+                        attempt("c1", 0, 1.0)]}  # no hinted attempt: no row
+    rows = [re.findall(r"<td[^>]*>(.*?)</td>", r) for r in hint_value_table(run).split("<tr>")[2:]]
+    assert rows == [["easy", "2:example", "2", "50.0%", "1", "100.0%", "yes"],
+                    ["easy", "3:prefix", "2", "50.0%", "1", "0.0%", "no"],
+                    ["hard", "2:example", "1", "100.0%", "2", "0.0%", "no"]]
+    assert hint_value_table({"buckets": {}, "attempts": [attempt("c1", 0, 1.0)]}) == ""

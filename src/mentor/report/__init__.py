@@ -23,6 +23,7 @@ from mentor.report.plots import (
     plot_timings,
 )
 from mentor.store import STORE_NAME, open_readonly
+from mentor.teacher.outcomes import rewards_differ
 from mentor.track import step_seconds
 from mentor.types import PASS
 
@@ -155,6 +156,17 @@ def selector_table(run: dict[str, Any]) -> str:
     return _table(headers, [[_fmt(r.get(h)) for h in headers] for r in rows], left=max(text_cols, 1))
 
 
+def _signal_share(attempts: Sequence[dict[str, Any]], rollouts: int) -> float:
+    """The share of the run's rollouts that trained with a learning signal, from its attempt records
+    (as `mentor.train.records.signal_share` counts each step's)."""
+    groups: dict[tuple[int, int], list[dict[str, Any]]] = {}
+    for a in attempts:
+        groups.setdefault((a["step"], a["grp"]), []).append(a)
+    with_signal = sum(sum(bool(a["trained"]) for a in g) for g in groups.values()
+                      if rewards_differ(a["reward"] for a in g))
+    return with_signal / max(rollouts, len(attempts), 1)
+
+
 def run_summary(run: dict[str, Any]) -> dict[str, Any]:
     """The run's headline numbers. `mean_step_seconds` is the mean of `step_seconds` (the sum of a
     step's stage timings), the figure the progress bar of `mentor train` shows."""
@@ -162,7 +174,6 @@ def run_summary(run: dict[str, Any]) -> dict[str, Any]:
 
     steps = run["steps"]
     ev = run["evals"]
-    signal = [s["metrics"].get("signal_share", 0.0) for s in steps]
     unscorable = sum(s["metrics"].get("unscorable", 0) for s in steps)
     keys = list(dict.fromkeys([*TIMING_KEYS, *(k for s in steps for k in s["timings"])]))
     timings = {k: sum(s["timings"].get(k, 0.0) for s in steps) / max(len(steps), 1) for k in keys}
@@ -184,7 +195,7 @@ def run_summary(run: dict[str, Any]) -> dict[str, Any]:
         # paired per task (tasks scored at both ends), bootstrap over tasks
         "gain": gain,
         "gain_ci": gain_ci,
-        "signal_share": sum(signal) / len(signal) if signal else None,
+        "signal_share": _signal_share(run["attempts"], steps[-1]["rollouts"]) if steps else None,
         "unscorable": unscorable,
         "mean_step_seconds": sum(step_seconds(s["timings"]) for s in steps) / max(len(steps), 1),
         # from the store's creation to the last commit: loading and the first evaluation included
@@ -207,7 +218,7 @@ def headline(run: dict[str, Any], summary: dict[str, Any]) -> str:
     return '<div class="headline">' + "".join([
         acc,
         _card("gain", gain, gain_note),
-        _card("groups with a learning signal", _pct(signal), "mean over steps (mixed rewards in the group)"),
+        _card("signal share", _pct(signal), "of all rollouts, trained in a group with mixed rewards"),
         _card("rollouts", f"{summary['rollouts']:,}", f"{summary['steps']} steps, {summary['unscorable']} unscorable"),
         _card("wall time", _duration(summary["wall_seconds"]),
               f"{_secs(summary['mean_step_seconds'])} s/step (stage timings, as the progress bar)"),
@@ -354,33 +365,36 @@ def hint_examples(run: dict[str, Any], limit: int = 4) -> str:
     return "".join(parts)
 
 
-def pass_counts(run: dict[str, Any]) -> dict[tuple[str, bool], list[int]]:
-    """(bucket, hinted) -> [scored attempts, passed] over the run's attempts; an unscorable attempt is
+def pass_counts(run: dict[str, Any]) -> dict[tuple[str, str], list[int]]:
+    """(bucket, rung) -> [scored attempts, passed] over the run's attempts; the rung is "" for the
+    attempts sampled without a hint, else "level:kind" (e.g. "1:example"). An unscorable attempt is
     neither a pass nor a failure."""
-    counts: dict[tuple[str, bool], list[int]] = {}
+    counts: dict[tuple[str, str], list[int]] = {}
     for a in run["attempts"]:
         if a["reward"] is not None:
-            c = counts.setdefault((run["buckets"].get(a["task_id"], "?"), bool(a["hint_level"])), [0, 0])
+            rung = f"{a['hint_level']}:{a.get('hint_kind') or 'hint'}" if a["hint_level"] else ""
+            c = counts.setdefault((run["buckets"].get(a["task_id"], "?"), rung), [0, 0])
             c[0] += 1
             c[1] += a["reward"] >= PASS
     return counts
 
 
 def hint_value_table(run: dict[str, Any]) -> str:
-    """Do the hints help? Per bucket with hinted attempts: how often its attempts passed without and
-    with a hint, over the whole run. A hint that passes no more often than the plain attempts only
-    displaces them (docs/decisions/baselines.md, "Design-suite ablations")."""
+    """Do the hints help? Per bucket and hint rung shown in it: how often its attempts passed without
+    and with that rung, over the whole run. A rung that passes no more often than the plain attempts
+    only displaces them (docs/decisions/baselines.md, "Design-suite ablations")."""
     counts = pass_counts(run)
     rows = []
-    for (bucket, hinted), (n_hinted, h_won) in sorted(counts.items()):
-        if not hinted:
+    for (bucket, rung), (n_hinted, h_won) in sorted(counts.items()):
+        if not rung:
             continue
-        plain, won = counts.get((bucket, False), (0, 0))
-        rows.append((bucket, plain, _pct(won / plain) if plain else "-", n_hinted, _pct(h_won / n_hinted),
+        plain, won = counts.get((bucket, ""), (0, 0))
+        rows.append((bucket, rung, plain, _pct(won / plain) if plain else "-", n_hinted, _pct(h_won / n_hinted),
                      ("no" if h_won / n_hinted <= won / plain else "yes") if plain else "-"))
     if not rows:
         return ""
-    return _table(["bucket", "attempts without a hint", "passed", "with a hint", "passed", "hint helps?"], rows)
+    return _table(["bucket", "rung", "attempts without a hint", "passed", "with the rung", "passed", "rung helps?"],
+                  rows, left=2)
 
 
 def _tokenizer_for(cfg: Any) -> Any:
@@ -415,8 +429,8 @@ def learning_figures(labelled: Sequence[tuple[str, dict[str, Any]]], plots: Path
     figs = [
         (plot_heldout(labelled, plots / "heldout_accuracy.png"),
          f"Held-out accuracy vs rollouts consumed ({heldout_note})"),
-        (plot_per_step(labelled, "signal_share", "groups with a learning signal", plots / "signal.png", unit=True),
-         "Share of groups with a learning signal (mixed rewards) per step"),
+        (plot_per_step(labelled, "signal_share", "signal share", plots / "signal.png", unit=True),
+         "Share of each step's rollouts trained in a group with mixed rewards (a learning signal)"),
         (plot_per_step(labelled, "mean_reward", "mean reward (no-hint attempts)", plots / "reward.png", unit=True),
          "Mean reward of the no-hint attempts per step"),
     ]
@@ -470,9 +484,9 @@ progress bar shows); evaluation is spread over the steps that ran one. Wall time
  f"<details open><summary>{selectors.count('<tr>') - 1} rows</summary>{selectors}</details>" if selectors else ""}
 <h2>Credit attribution</h2><p>Trained attempts, each token shaded by its advantage.</p>
 {_attribution(run)}
-{f"<h2>Do the hints help?</h2><p>Pass rates over the whole run, per bucket, of the attempts sampled "
- f"without and with a hint; a hint that passes no more often than the plain attempts only displaces "
- f"them.</p>{hint_value}" if hint_value else ""}
+{f"<h2>Do the hints help?</h2><p>Pass rates over the whole run, per bucket and hint rung, of the "
+ f"attempts sampled without a hint and with that rung; a rung that passes no more often than the plain "
+ f"attempts only displaces them.</p>{hint_value}" if hint_value else ""}
 {f"<h2>Hint examples</h2>{hints}" if hints else ""}
 <h2>Plug-ins</h2>{plugins_table(run['plugins'])}
 <h2>Resolved configuration</h2>{config_table(cfg)}

@@ -31,7 +31,7 @@ def frontier_rows(labelled: Sequence[tuple[str, dict[str, Any]]]) -> list[tuple[
     """Per-bucket (source@level) no-hint pass rate over each run's attempts: where the student's edge is."""
     return [(label, bucket, f"{won / n:.1%}", n)
             for label, run in labelled
-            for (bucket, hinted), (n, won) in sorted(pass_counts(run).items()) if not hinted]
+            for (bucket, rung), (n, won) in sorted(pass_counts(run).items()) if not rung]
 
 
 def ceiling_rows(path: Path, level_keys: Sequence[str]) -> list[tuple[str, ...]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,3 +69,9 @@ def groups_of(rollouts: Sequence[Rollout]) -> list[list[Rollout]]:
     for r in rollouts:
         by.setdefault(r.group, []).append(r)
     return [sorted(g, key=lambda r: r.index) for g in by.values()]
+
+
+def rewards_differ(scores: Iterable[float | None]) -> bool:
+    """A learning signal: at least two scored attempts whose rewards differ."""
+    s = [x for x in scores if x is not None]
+    return len(s) >= 2 and max(s) - min(s) > 1e-6

@@ -13,7 +13,7 @@ import torch
 
 from mentor.store import AttemptRow
 from mentor.teacher.hints import hint_reliance
-from mentor.teacher.outcomes import groups_of
+from mentor.teacher.outcomes import groups_of, rewards_differ
 from mentor.train.grpo import TrainItem
 from mentor.types import Rollout
 
@@ -47,9 +47,16 @@ def attempt_row(r: Rollout) -> AttemptRow:
 
 
 def _mixed(group: Sequence[Rollout]) -> bool:
-    """A learning signal: at least two scored attempts whose rewards differ."""
-    s = [r.score for r in group if r.score is not None]
-    return len(s) >= 2 and max(s) - min(s) > 1e-6
+    return rewards_differ(r.score for r in group)
+
+
+def signal_share(groups: Sequence[Sequence[Rollout]], sampled: int) -> float:
+    """The share of the `sampled` attempts that trained with a learning signal (those of a group whose
+    rewards differ). Every generated attempt counts: a group a filter dropped, a re-roll's all-fail
+    original kept apart from it (`hints.loss_prompt: hinted`), a credit branch. A re-roll trained in
+    one group with its original counts as two groups with the signal, which it is: the original's
+    failures train as negatives beside the re-roll's passes."""
+    return sum(sum(r.trained for r in g) for g in groups if _mixed(g)) / max(sampled, 1)
 
 
 def step_metrics(rollouts: Sequence[Rollout], rescued: set[int], credit_info: dict[str, Any],
@@ -61,7 +68,7 @@ def step_metrics(rollouts: Sequence[Rollout], rescued: set[int], credit_info: di
     return {
         "groups": len(groups),
         "signal_groups": sum(_mixed(g) for g in groups),
-        "signal_share": sum(_mixed(g) for g in groups) / max(len(groups), 1),
+        "signal_share": signal_share(groups, sampled),
         "nohint_signal_groups": sum(_mixed([r for r in g if not r.hinted]) for g in groups),
         "hinted_groups": len(hinted_groups),
         # groups sampled and graded but not trained (a group filter dropped them); charged all the same
