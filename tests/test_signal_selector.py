@@ -1,11 +1,18 @@
-"""The `signal` selector: Thompson sampling on the chance that a scaffolded group is mixed."""
+"""The `signal` selector: tasks drawn by the chance that their scaffolded group is mixed, and how well
+that chance is calibrated (benchmarks/selector_calibration.py)."""
 
 from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from mentor.teacher.outcomes import GroupOutcome
+from mentor.store import open_readonly
+from mentor.teacher.outcomes import GroupOutcome, rewards_differ
 from mentor.teacher.selectors import SELECTORS, SelectorContext, SignalSelector, signal_probability
 from mentor.types import Task
 
@@ -153,3 +160,27 @@ def test_signal_probability_of_a_scaffolded_group_by_hand() -> None:
     assert signal_probability(0.3, 8, 0.9, 0) == pytest.approx(1 - 0.7**8 - 0.3**8)  # k = 0: the plain group
     p, q = np.array([0.0, 0.2]), np.array([0.0, 0.6])
     assert signal_probability(p, 8, q, np.array([7, 2])) == pytest.approx([0.0, 1 - 0.8**6 * 0.4**2 - 0.2**6 * 0.6**2])
+
+
+def test_the_calibration_benchmark_replays_a_run_and_a_pessimistic_prior_predicts_fewer_mixed_groups(
+        smoke_run, tmp_path) -> None:
+    from conftest import cli_env
+
+    assert smoke_run.result.returncode == 0, smoke_run.result
+    bench = Path(__file__).resolve().parents[1] / "benchmarks/selector_calibration.py"
+
+    def replay(*extra: str) -> dict:
+        out = tmp_path / f"calibration{len(extra)}.json"
+        r = subprocess.run([sys.executable, str(bench), str(smoke_run.run_dir), *extra, "--json", str(out)],
+                           capture_output=True, text=True, env=cli_env(), timeout=300)
+        assert r.returncode == 0, r.stderr
+        return json.loads(out.read_text())["all"]
+
+    with open_readonly(smoke_run.run_dir) as store:
+        groups: dict[tuple[int, int], list[float | None]] = {}
+        for a in store.attempts():
+            groups.setdefault((a["step"], a["grp"]), []).append(a["reward"])
+    flat, pessimistic = replay(), replay("--prior", "0.5", "4.5")
+    assert flat["groups"] == pessimistic["groups"] == len(groups)
+    assert flat["mixed"] == pessimistic["mixed"] == pytest.approx(sum(map(rewards_differ, groups.values())) / len(groups))
+    assert 0 <= pessimistic["predicted"] < flat["predicted"] <= 1
