@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from mentor.report import _signal_share
-from mentor.train.records import signal_share
+from mentor.train.records import step_metrics
 from mentor.types import Grade, Rollout, Task
 
 G = 8
@@ -19,6 +19,11 @@ def _group(group: int, passes: int, *, size: int = G, trained: bool = True) -> l
                     grade=Grade(score=1.0 if i >= size - passes else 0.0),
                     advantages=(0.0,) if trained else None)
             for i in range(size)]
+
+
+def signal_share(groups: list[list[Rollout]], sampled: int) -> float:
+    """The loop's per-step figure for these groups."""
+    return step_metrics([r for g in groups for r in g], set(), {}, {}, sampled, None)["signal_share"]
 
 
 def _rows(step: int, groups: list[list[Rollout]]) -> list[dict]:

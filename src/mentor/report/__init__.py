@@ -23,7 +23,7 @@ from mentor.report.plots import (
     plot_timings,
 )
 from mentor.store import STORE_NAME, open_readonly
-from mentor.teacher.outcomes import rewards_differ
+from mentor.teacher.outcomes import signal_share
 from mentor.track import step_seconds
 from mentor.types import PASS
 
@@ -157,14 +157,11 @@ def selector_table(run: dict[str, Any]) -> str:
 
 
 def _signal_share(attempts: Sequence[dict[str, Any]], rollouts: int) -> float:
-    """The share of the run's rollouts that trained with a learning signal, from its attempt records
-    (as `mentor.train.records.signal_share` counts each step's)."""
-    groups: dict[tuple[int, int], list[dict[str, Any]]] = {}
+    """The run's signal share (`mentor.teacher.outcomes.signal_share`) from its attempt records."""
+    groups: dict[tuple[int, int], list[tuple[float | None, bool]]] = {}
     for a in attempts:
-        groups.setdefault((a["step"], a["grp"]), []).append(a)
-    with_signal = sum(sum(bool(a["trained"]) for a in g) for g in groups.values()
-                      if rewards_differ(a["reward"] for a in g))
-    return with_signal / max(rollouts, len(attempts), 1)
+        groups.setdefault((a["step"], a["grp"]), []).append((a["reward"], bool(a["trained"])))
+    return signal_share(groups.values(), max(rollouts, len(attempts)))
 
 
 def run_summary(run: dict[str, Any]) -> dict[str, Any]:

@@ -75,3 +75,13 @@ def rewards_differ(scores: Iterable[float | None]) -> bool:
     """A learning signal: at least two scored attempts whose rewards differ."""
     s = [x for x in scores if x is not None]
     return len(s) >= 2 and max(s) - min(s) > 1e-6
+
+
+def signal_share(groups: Iterable[Sequence[tuple[float | None, bool]]], sampled: int) -> float:
+    """The share of `sampled` attempts that trained with a learning signal, from each group's
+    (reward, trained) pairs: the trained attempts of groups whose rewards differ. Every generated
+    attempt is in `sampled`: a group a filter dropped, a re-roll's all-fail original kept apart from it
+    (`hints.loss_prompt: hinted`), a credit branch. A re-roll trained in one group with its original
+    counts as two groups with the signal, which it is: the original's failures train as negatives
+    beside the re-roll's passes. The loop's per-step metric and the report's per-run figure both."""
+    return sum(sum(trained for _, trained in g) for g in groups if rewards_differ(r for r, _ in g)) / max(sampled, 1)

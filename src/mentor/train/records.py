@@ -13,7 +13,7 @@ import torch
 
 from mentor.store import AttemptRow
 from mentor.teacher.hints import hint_reliance
-from mentor.teacher.outcomes import groups_of, rewards_differ
+from mentor.teacher.outcomes import groups_of, rewards_differ, signal_share
 from mentor.train.grpo import TrainItem
 from mentor.types import Rollout
 
@@ -50,15 +50,6 @@ def _mixed(group: Sequence[Rollout]) -> bool:
     return rewards_differ(r.score for r in group)
 
 
-def signal_share(groups: Sequence[Sequence[Rollout]], sampled: int) -> float:
-    """The share of the `sampled` attempts that trained with a learning signal (those of a group whose
-    rewards differ). Every generated attempt counts: a group a filter dropped, a re-roll's all-fail
-    original kept apart from it (`hints.loss_prompt: hinted`), a credit branch. A re-roll trained in
-    one group with its original counts as two groups with the signal, which it is: the original's
-    failures train as negatives beside the re-roll's passes."""
-    return sum(sum(r.trained for r in g) for g in groups if _mixed(g)) / max(sampled, 1)
-
-
 def step_metrics(rollouts: Sequence[Rollout], rescued: set[int], credit_info: dict[str, Any],
                  update: dict[str, float], sampled: int, reliance: float | None) -> dict[str, Any]:
     groups = groups_of(rollouts)
@@ -68,7 +59,7 @@ def step_metrics(rollouts: Sequence[Rollout], rescued: set[int], credit_info: di
     return {
         "groups": len(groups),
         "signal_groups": sum(_mixed(g) for g in groups),
-        "signal_share": signal_share(groups, sampled),
+        "signal_share": signal_share([[(r.score, r.trained) for r in g] for g in groups], sampled),
         "nohint_signal_groups": sum(_mixed([r for r in g if not r.hinted]) for g in groups),
         "hinted_groups": len(hinted_groups),
         # groups sampled and graded but not trained (a group filter dropped them); charged all the same
