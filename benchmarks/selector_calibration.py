@@ -46,19 +46,18 @@ def replay(run_dir: Path, prior: tuple[float, float] | None, forget: float | Non
         selector.rates.prior = prior
     tasks = {t.id: t for t in pool}
     group_size = cfg.sampling.group_size
-    groups: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
+    by_step: dict[int, dict[int, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for a in attempts:
-        groups[a["step"], a["grp"]].append(a)
+        by_step[a["step"]][a["grp"]].append(a)
     states = {s["step"]: s["state"] for s in steps}
     out: dict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0])
     for step in sorted(states):
         if step - 1 in states:  # the scaffold the run planned this step with
             teacher.load_state_dict(states[step - 1]["teacher"])
-        chosen = sorted((g, rows) for (s, g), rows in groups.items() if s == step)
         outcomes = []
-        for _, rows in chosen:
+        for _, rows in sorted(by_step[step].items()):
             task = tasks[rows[0]["task_id"]]
-            first = [a["reward"] for a in sorted(rows, key=lambda a: a["idx"]) if a["idx"] < group_size]
+            first = [a["reward"] for a in rows if a["idx"] < group_size]
             predicted = float(selector.scores([task])[0])
             for key in (str(task.meta.get("dataset", task.source)), "all"):
                 row = out[key]
