@@ -353,6 +353,23 @@ def test_scaffold_fades_as_the_category_passes_without_the_hint() -> None:
     assert helped(_scaffold(max_share=0.25)).hinted(t, 8) == 2  # capped at max_share of the group
 
 
+def test_scaffold_leans_toward_a_hint_while_no_evidence_tells_them_apart() -> None:
+    """Each rung draws against the one plain draw, so with the default's two rungs at the prior a hint
+    is shown about two times in three (even odds measured no better: docs/decisions/baselines.md), and
+    evidence that the hint helps shows it nearly always."""
+    pool = toy_tasks(20)
+    t = next(x for x in pool if x.level == 0)
+    rng = np.random.default_rng(0)
+
+    def shown(sched: Scaffold) -> float:
+        return float(np.mean([sched.scaffold(t, 8, pool, rng)[-1] is not None for _ in range(2000)]))
+
+    assert 0.61 < shown(_scaffold()) < 0.72
+    helped = _scaffold()
+    helped.observe([_rollout(t, 0, i, float(i >= 8), Hint(2, "example", "h") if i >= 8 else None) for i in range(16)])
+    assert shown(helped) > 0.95
+
+
 def test_rescue_hints_only_a_scored_all_fail_group() -> None:
     pool = toy_tasks(20)
     t = pool[0]

@@ -5,12 +5,13 @@
   group is expected to fail with probability at most `target`, from discounted pass rates without the
   hint and with each rung of the source, kept per task category (default: solved shape). Which rung,
   if any, is Thompson sampling: one draw from each rate's Beta posterior, all under the same prior;
-  the best draw wins, "no hint" included, and the hinted count is taken at the drawn rates. A rung is
-  tried while its rate is uncertain, shown while its attempts pass more often than the plain ones, and
-  dropped once they do not; the hint fades by itself once the category passes alone. After grading, a
-  group that still failed entirely is re-rolled once with the rung a fresh draw picks (`rescue_share`
-  of its size), none if it picks no hint, and the guided attempts join the group
-  (docs/decisions/hints.md).
+  the best draw wins, "no hint" included (with two rungs and no evidence, a hint wins two draws in
+  three; even odds measured no better, docs/decisions/baselines.md), and the hinted count is taken at
+  the drawn rates. A rung is tried while its rate is uncertain, shown while its attempts pass more
+  often than the plain ones, and dropped once they do not; the hint fades by itself once the category
+  passes alone. After grading, a group that still failed entirely is re-rolled once with the rung a
+  fresh draw picks (`rescue_share` of its size), none if it picks no hint, and the guided attempts
+  join the group (docs/decisions/hints.md).
 - `fixed`: a fixed rung on tasks the student fails, per stage of training (the QuestA-style baseline;
   `FixedHints`).
 
