@@ -319,18 +319,21 @@ def _scaffold(**args) -> Scaffold:
     return SCHEDULES.build("scaffold", args, source=HINT_SOURCES.build("ladder", LADDER, answer_prefix="Answer:"))
 
 
+def _hint_helps(sched: Scaffold, t: Task) -> Scaffold:
+    """Evidence for `t`'s category: eight attempts at the top rung pass, eight without a hint fail."""
+    top = Hint(2, "example", "h")
+    sched.observe([_rollout(t, 0, i, float(i >= 8), top if i >= 8 else None) for i in range(16)])
+    return sched
+
+
 def test_scaffold_fades_as_the_category_passes_without_the_hint() -> None:
     pool = toy_tasks(20)
     t = next(x for x in pool if x.level == 0)
     other = next(x for x in pool if x.level == 1)  # another bucket: its own pass rates
     top = Hint(2, "example", "h")
 
-    def helped(sched: Scaffold) -> Scaffold:  # the top rung's attempts pass, the plain ones do not
-        sched.observe([_rollout(t, 0, i, float(i >= 8), top if i >= 8 else None) for i in range(16)])
-        return sched
-
     assert _scaffold().hinted(t, 8) == 0  # one prior for every rate: before evidence no rung beats no hint
-    sched = helped(_scaffold())
+    sched = _hint_helps(_scaffold(), t)
     start = sched.hinted(t, 8)
     assert start > 0
     hints = sched.scaffold(t, 8, pool, np.random.default_rng(0))
@@ -350,7 +353,7 @@ def test_scaffold_fades_as_the_category_passes_without_the_hint() -> None:
     plain.observe([_rollout(t, 0, i, float(i >= 4)) for i in range(8)])
     hinted.observe([_rollout(t, 0, i, float(i >= 4), top if i >= 4 else None) for i in range(8)])
     assert hinted.hinted(t, 8) > plain.hinted(t, 8)
-    assert helped(_scaffold(max_share=0.25)).hinted(t, 8) == 2  # capped at max_share of the group
+    assert _hint_helps(_scaffold(max_share=0.25), t).hinted(t, 8) == 2  # capped at max_share of the group
 
 
 def test_scaffold_leans_toward_a_hint_while_no_evidence_tells_them_apart() -> None:
@@ -365,17 +368,13 @@ def test_scaffold_leans_toward_a_hint_while_no_evidence_tells_them_apart() -> No
         return float(np.mean([sched.scaffold(t, 8, pool, rng)[-1] is not None for _ in range(2000)]))
 
     assert 0.61 < shown(_scaffold()) < 0.72
-    helped = _scaffold()
-    helped.observe([_rollout(t, 0, i, float(i >= 8), Hint(2, "example", "h") if i >= 8 else None) for i in range(16)])
-    assert shown(helped) > 0.95
+    assert shown(_hint_helps(_scaffold(), t)) > 0.95
 
 
 def test_rescue_hints_only_a_scored_all_fail_group() -> None:
     pool = toy_tasks(20)
     t = pool[0]
-    sched = _scaffold()
-    sched.observe([_rollout(t, 0, i, float(i >= 8), Hint(2, "example", "h") if i >= 8 else None)
-                   for i in range(16)])  # evidence that the top rung passes and the plain attempts do not
+    sched = _hint_helps(_scaffold(), t)  # evidence that the top rung passes and the plain attempts do not
     rng = np.random.default_rng(0)
     failed = [_rollout(t, 0, i, 0.0) for i in range(4)]
     rescue = sched.rescue(failed, pool, rng)
