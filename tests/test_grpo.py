@@ -126,7 +126,7 @@ def test_guided_loss_uses_the_no_hint_prompt_and_the_sampling_logprobs(policy):
     fixed γ. The expected loss is recomputed here from that definition."""
     plain, hinted = prompts(policy)  # the second stands in for the hinted prompt
     comps = [[5, 6, 7, 8], [9, 10]]
-    advs = [1.0, -0.5]
+    advs = [1.0, 0.5]
     sampled = completion_logps(policy, hinted, comps)  # what the sampler saw, with the hint
     items = [item(0, plain, c, a, guided=True, sample_logprobs=[round(x, 6) for x in s.tolist()])
              for c, a, s in zip(comps, advs, sampled, strict=True)]
@@ -152,6 +152,23 @@ def test_guided_loss_uses_the_no_hint_prompt_and_the_sampling_logprobs(policy):
                                                                   *first.sample_logprobs[1:])}), items[1]]
     metrics2, _ = gradient(policy, shifted, gamma=gamma)
     assert abs(metrics2["loss"] - metrics["loss"]) > 1e-4
+
+
+def test_a_guided_attempt_trains_only_where_it_beat_its_group(policy):
+    """A guided attempt's negative credit is dropped: a failed hinted attempt adds nothing to the
+    update (and is not counted in the normalisation); its positive tokens still train."""
+    plain, _ = prompts(policy)
+    own = [item(0, plain, [5, 6, 7], 1.0), item(0, plain, [8, 9], -1.0)]
+    m_own, g_own = gradient(policy, own)
+    m_failed, g_failed = gradient(policy, [*own, item(0, plain, [10, 11, 12, 13], -1.0, guided=True)])
+    assert m_failed["trained_tokens"] == m_own["trained_tokens"] == 5
+    assert_same_grads(g_own, g_failed)
+
+    mixed = item(0, plain, [10, 11, 12, 13], [0.5, -0.5, 0.5, -0.5], guided=True)
+    m_mixed, g_mixed = gradient(policy, [*own, mixed])
+    m_pos, g_pos = gradient(policy, [*own, item(0, plain, [10, 11, 12, 13], [0.5, 0.0, 0.5, 0.0], guided=True)])
+    assert m_mixed["guided_tokens"] == 4
+    assert_same_grads(g_mixed, g_pos)
 
 
 def test_guided_gradient_differs_from_one_under_the_hinted_prompt(policy):

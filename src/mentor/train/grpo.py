@@ -15,6 +15,7 @@ baseline) a guided attempt is an ordinary item under the hinted prompt it was sa
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import defaultdict
 from collections.abc import Sequence
@@ -56,6 +57,10 @@ def grpo_update(
     reference: Any | None = None,
 ) -> dict[str, float]:
     """Run `cfg.epochs` optimisation passes over `items`; returns metrics of the last pass."""
+    # a guided attempt teaches only where it did better than its group: its negative credit is dropped
+    # (LUFFY trains off-policy traces only when they are right)
+    items = [dataclasses.replace(it, advantages=tuple(max(a, 0.0) for a in it.advantages)) if it.guided else it
+             for it in items]
     live = [it for it in items if any(abs(a) > 0 for a in it.advantages)]
     metrics: dict[str, float] = {"trained_attempts": float(len(live)), "loss": 0.0, "grad_norm": 0.0}
     if not live:
