@@ -91,10 +91,11 @@ def test_the_teacher_plans_hints_and_credits_inside_grpo_trainer(tmp_path):
             n = len(r.completion_ids)
             trained = out["advantages"][s, :n]
             teacher = torch.tensor(r.advantages)
-            if r.hinted:  # the bounded r/(r+γ) weight: at most 1/4, same sign
+            if r.hinted:  # negative credit dropped; the bounded r/(r+γ) weight: at most 1/4, same sign
                 hinted_seen += 1
-                nz = teacher != 0
-                w = trained[nz] / teacher[nz]
+                assert not trained[teacher <= 0].any()
+                up = teacher > 0
+                w = trained[up] / teacher[up]
                 assert bool(((w > 0) & (w <= 0.25 + 1e-6)).all())
             else:
                 assert torch.allclose(trained, teacher)

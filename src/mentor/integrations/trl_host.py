@@ -26,7 +26,8 @@ TRL keeps generation, the loss, the optimiser, accelerate and its logging. Mento
   the default 1) are generated after the others are graded, with the teacher's re-roll (`rerolls`,
   gathered over ranks) where the group failed and with the plan elsewhere. A rescued group then holds
   the same mix of plain and guided attempts as in Mentor's loop; the price is a second generation pass.
-  The guided tokens' bounded r/(r+γ) shaping (train/grpo.py) enters through the advantage: with
+  A guided attempt's negative credit is dropped, as in Mentor's loop (train/grpo.py): it trains only
+  where it beat its group. The guided tokens' bounded r/(r+γ) shaping enters through the advantage: with
   `num_iterations=1` TRL's ratio is exactly 1 at the update, so the gradient of r/(r+γ)·A equals that
   of TRL's loss with A·γr/(r+γ)², r = π_θ(o|q) / π_θ(o|q, hint), both computed here before the update.
 - **What each token is worth.** The teacher's credit assigner (prefix-tree by default) gives a
@@ -314,6 +315,8 @@ class MentorGRPOTrainer(GRPOTrainer):
             row = by_slot[s].advantages or ()
             adv[i, : len(row)] = torch.tensor(row, dtype=torch.float32)
         if self._hinted_prompt_ids:
+            rows = sorted(self._hinted_prompt_ids)
+            adv[rows] = adv[rows].clamp(min=0.0)  # a guided attempt trains only where it beat its group
             adv = adv * self._guided_weights(output)
         return adv
 
