@@ -8,7 +8,10 @@ Guided attempts (sampled with a hint) are scored under the **no-hint** prompt. T
 ratio r = π_θ(o_t | q, o_<t) / π_old(o_t | q, h, o_<t) is shaped as r / (r + γ) with a fixed γ
 (LUFFY's policy shaping; Guide-GRPO takes a batch quantile, which measured worse here:
 docs/decisions/hints.md), without clipping: bounded in [0, 1), so a token the no-hint policy finds
-very unlikely cannot blow up the update. Ordinary tokens use the usual
+very unlikely cannot blow up the update. A guided attempt trains only where it did better than its
+group: its negative advantages are dropped (set to 0), as LUFFY learns from off-policy traces only
+when they are right; the student's own failures carry the negative signal (docs/decisions/baselines.md,
+"Guided attempts teach only upward"). Ordinary tokens use the usual
 clipped ratio against the policy that sampled them. With `hints.loss_prompt: hinted` (the QuestA-style
 baseline) a guided attempt is an ordinary item under the hinted prompt it was sampled with.
 """
@@ -57,8 +60,7 @@ def grpo_update(
     reference: Any | None = None,
 ) -> dict[str, float]:
     """Run `cfg.epochs` optimisation passes over `items`; returns metrics of the last pass."""
-    # a guided attempt teaches only where it did better than its group: its negative credit is dropped
-    # (LUFFY trains off-policy traces only when they are right)
+    # a guided attempt trains only where it beat its group (module doc)
     items = [dataclasses.replace(it, advantages=tuple(max(a, 0.0) for a in it.advantages)) if it.guided else it
              for it in items]
     live = [it for it in items if any(abs(a) > 0 for a in it.advantages)]
