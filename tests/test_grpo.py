@@ -166,7 +166,7 @@ def test_a_guided_attempt_trains_only_where_it_beat_its_group(policy):
 
     mixed = item(0, plain, [10, 11, 12, 13], [0.5, -0.5, 0.5, -0.5], guided=True)
     m_mixed, g_mixed = gradient(policy, [*own, mixed])
-    m_pos, g_pos = gradient(policy, [*own, item(0, plain, [10, 11, 12, 13], [0.5, 0.0, 0.5, 0.0], guided=True)])
+    _, g_pos = gradient(policy, [*own, item(0, plain, [10, 11, 12, 13], [0.5, 0.0, 0.5, 0.0], guided=True)])
     assert m_mixed["guided_tokens"] == 4
     assert_same_grads(g_mixed, g_pos)
 
