@@ -64,6 +64,7 @@ from mentor.tasks import load_task_mix
 from mentor.teacher import GroupPlan, Teacher, build_teacher, check_plugins
 from mentor.teacher.hints.base import render_hinted_prompt
 from mentor.train.evaluate import evaluate
+from mentor.train.grpo import guided_credit
 from mentor.train.records import attempt_row, step_metrics
 from mentor.train.setup import build_grader, create_store
 from mentor.types import Grade, Hint, Rollout, Task
@@ -313,10 +314,10 @@ class MentorGRPOTrainer(GRPOTrainer):
         adv = torch.zeros(completion_ids.shape, dtype=torch.float32, device=completion_ids.device)
         for i, s in enumerate(self._local_slots(n)):
             row = by_slot[s].advantages or ()
+            if i in self._hinted_prompt_ids:
+                row = guided_credit(row)
             adv[i, : len(row)] = torch.tensor(row, dtype=torch.float32)
         if self._hinted_prompt_ids:
-            rows = sorted(self._hinted_prompt_ids)
-            adv[rows] = adv[rows].clamp(min=0.0)  # a guided attempt trains only where it beat its group
             adv = adv * self._guided_weights(output)
         return adv
 

@@ -49,6 +49,12 @@ def shape_guided_log_ratio(log_ratio: torch.Tensor, gamma: float) -> torch.Tenso
     return torch.sigmoid(log_ratio - math.log(gamma))
 
 
+def guided_credit(advantages: Sequence[float]) -> tuple[float, ...]:
+    """What a guided attempt trains on: its credit where it beat its group, 0 elsewhere (module doc).
+    Mentor's loss and the TRL host both take it from here."""
+    return tuple(max(a, 0.0) for a in advantages)
+
+
 def grpo_update(
     policy: Any,
     optimizer: torch.optim.Optimizer,
@@ -60,9 +66,7 @@ def grpo_update(
     reference: Any | None = None,
 ) -> dict[str, float]:
     """Run `cfg.epochs` optimisation passes over `items`; returns metrics of the last pass."""
-    # a guided attempt trains only where it beat its group (module doc)
-    items = [dataclasses.replace(it, advantages=tuple(max(a, 0.0) for a in it.advantages)) if it.guided else it
-             for it in items]
+    items = [dataclasses.replace(it, advantages=guided_credit(it.advantages)) if it.guided else it for it in items]
     live = [it for it in items if any(abs(a) > 0 for a in it.advantages)]
     metrics: dict[str, float] = {"trained_attempts": float(len(live)), "loss": 0.0, "grad_norm": 0.0}
     if not live:
