@@ -10,7 +10,12 @@ task has a reference solution). It prints, per family and level:
   most, the "many more rollouts" ceiling (RL with verifiable rewards rarely lifts a model beyond its
   pass@k at large k; Yue et al. 2025, arXiv 2504.13837);
 - pass@k with hints: a task counts if any attempt passes with no hint or at any rung, the "unlimited
-  hints" ceiling: what the student can do at all when helped.
+  hints" ceiling: what the student can do at all when helped;
+- mixed@G: the chance that a group of the run's `sampling.group_size` attempts at the task is mixed
+  (carries a GRPO learning signal), without a hint and at the bucket's best condition (a rung or
+  none). Averaged over tasks it is the signal share of drawing the bucket's tasks blind; the share of
+  tasks at 0.8 or more under some condition says whether a signal share of 0.8 is there to be found
+  at all, task by task.
 
     python benchmarks/ceiling.py RUN_DIR [RUN_DIR ...] [--samples 16] [--per-level 4]
         [--levels example:3 prefix] [--json FILE]
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -40,6 +46,15 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     if n - c < k:
         return 1.0
     return 1.0 - float(np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
+
+
+def mixed_at_g(n: int, c: int, g: int) -> float | None:
+    """Unbiased estimate, from n scored samples of which c passed, of the chance that a group of g
+    attempts is mixed, 1 − p^g − (1 − p)^g: one minus the share of the n samples' g-subsets that all
+    pass or all fail. None with fewer than g samples."""
+    if n < g:
+        return None
+    return 1.0 - (math.comb(c, g) + math.comb(n - c, g)) / math.comb(n, g)
 
 
 def measure(run_dir: Path, samples: int, per_level: int, levels: list[str]) -> dict[str, Any]:
@@ -88,6 +103,11 @@ def measure(run_dir: Path, samples: int, per_level: int, levels: list[str]) -> d
         values = [pass_at_k(*counts[i], k) for i in idx if counts[i] is not None]
         return float(np.mean(values)) if values else None
 
+    g = cfg.sampling.group_size
+
+    def mixed(counts: list[tuple[int, int] | None], i: int) -> float | None:
+        return None if counts[i] is None else mixed_at_g(*counts[i], g)
+
     # greedy as the run measures it (unscorable tasks left out), on these tasks
     greedy = evaluate(policy, tasks, cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"size": None})}),
                       step=step, rollouts=0, grade=grade, pass_k=False).per_task
@@ -98,13 +118,22 @@ def measure(run_dir: Path, samples: int, per_level: int, levels: list[str]) -> d
         if shown := [h for h in hints if h is not None]:
             rungs[f"{level}:{shown[0].kind}"] = passes(hints)
     rows = {}
+    conditions = [no_hint, *rungs.values()]
+    signal: dict[str, list[float]] = {"blind": [], "best condition": [], "per task": []}
     for bucket in sorted(by_bucket):  # "reasoning_gym:gcd@1"
         idx = [i for i, t in enumerate(tasks) if t.bucket == bucket]
-        conditions = [no_hint, *rungs.values()]
         helped = [any(c[i][1] > 0 for c in conditions if c[i] is not None) for i in idx
                   if any(c[i] is not None for c in conditions)]
         scored = [float(greedy[tasks[i].id] >= PASS) for i in idx if tasks[i].id in greedy]
         level = tasks[idx[0]].level
+        # P(mixed) of each task's group per condition (no hint, then each rung); the bucket's best
+        # condition is the one with the highest mean, as a scaffold picks one rung per category
+        mixed_by = [[m for i in idx if (m := mixed(c, i)) is not None] for c in conditions]
+        means = [float(np.mean(v)) if v else -1.0 for v in mixed_by]
+        best = int(np.argmax(means))
+        signal["blind"] += mixed_by[0]
+        signal["best condition"] += mixed_by[best]
+        signal["per task"] += [max(ms) for i in idx if (ms := [m for c in conditions if (m := mixed(c, i)) is not None])]
         row = {
             "level": "-" if level is None else str(level),
             "tasks": len(idx),
@@ -113,9 +142,21 @@ def measure(run_dir: Path, samples: int, per_level: int, levels: list[str]) -> d
             f"pass@{samples}": mean_pass(no_hint, idx, samples),
             **{f"{name} pass@1": mean_pass(c, idx, 1) for name, c in rungs.items()},
             f"pass@{samples}, any hint": float(np.mean(helped)) if helped else None,
+            f"mixed@{g}": means[0] if mixed_by[0] else None,
+            f"mixed@{g}, best condition": means[best] if mixed_by[best] else None,
         }
         rows[bucket] = {c: v for c, v in row.items() if v is not None}
-    return {"run_dir": str(run_dir), "step": step, "samples": samples, "levels": levels, "buckets": rows}
+    summary = {
+        "group_size": g,
+        # drawn blind among all the tasks, no hint: what uniform selection gets
+        "blind": float(np.mean(signal["blind"])) if signal["blind"] else None,
+        # every bucket at its best condition: a category-level selector that knew each rate
+        "best condition": float(np.mean(signal["best condition"])) if signal["best condition"] else None,
+        # the share of tasks whose group is mixed at 0.8 or more under some condition
+        "tasks at 0.8": float(np.mean([m >= 0.8 for m in signal["per task"]])) if signal["per task"] else None,
+    }
+    return {"run_dir": str(run_dir), "step": step, "samples": samples, "levels": levels, "buckets": rows,
+            "signal": summary}
 
 
 def main() -> None:
@@ -140,6 +181,11 @@ def main() -> None:
             cells = "".join((str(row[c]) if c == "tasks" else f"{row[c]:.1%}" if c in row else "-").rjust(max(9, len(c) + 2))
                             for c in cols)
             print("  " + bucket.split(":")[-1].ljust(28) + cells, flush=True)
+        sig = result["signal"]
+        if sig["blind"] is not None:
+            print(f"  mixed@{sig['group_size']} over all tasks: {sig['blind']:.1%} drawn blind without a hint, "
+                  f"{sig['best condition']:.1%} with each bucket at its best condition; {sig['tasks at 0.8']:.1%} of tasks "
+                  "reach 0.8 under some condition", flush=True)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
 

@@ -70,16 +70,38 @@ def test_the_ceiling_benchmark_samples_a_finished_arm_and_the_page_shows_it_per_
     args = [a.replace("checkpoint_every=0", "checkpoint_every=1") for a in args]
     assert mentor_cli(*args, timeout=300).returncode == 0
     bench = Path(__file__).resolve().parents[1] / "benchmarks/ceiling.py"
-    r = subprocess.run([sys.executable, str(bench), str(out / "mentor-s0"), "--samples", "2", "--per-level", "2",
+    r = subprocess.run([sys.executable, str(bench), str(out / "mentor-s0"), "--samples", "4", "--per-level", "2",
                         "--json", str(out / "ceiling.json")], capture_output=True, text=True, env=cli_env(), timeout=300)
     assert r.returncode == 0, r.stderr
     (result,) = json.loads((out / "ceiling.json").read_text())
-    for row in result["buckets"].values():
-        assert row["tasks"] == 2 and 0 <= row["pass@1"] <= row["pass@2"] <= row["pass@2, any hint"] <= 1
-    assert "basic_arithmetic@0" in r.stdout
+    for row in result["buckets"].values():  # the smoke preset's groups are 4 attempts
+        assert row["tasks"] == 2 and 0 <= row["pass@1"] <= row["pass@4"] <= row["pass@4, any hint"] <= 1
+        assert 0 <= row["mixed@4"] <= row["mixed@4, best condition"] <= 1
+    signal = result["signal"]
+    assert signal["group_size"] == 4 and 0 <= signal["blind"] <= signal["best condition"] <= 1
+    assert 0 <= signal["tasks at 0.8"] <= 1
+    assert "basic_arithmetic@0" in r.stdout and "mixed@4 over all tasks" in r.stdout
     assert mentor_cli(*args, timeout=300).returncode == 0  # resumes the finished arms, rewrites the page
     page = (out / "report.html").read_text()
-    assert "ceiling, mentor-s0: pass@2 with hints" in page.split("Held-out accuracy per level")[1]
+    assert "ceiling, mentor-s0: pass@4 with hints" in page.split("Held-out accuracy per level")[1]
+
+
+def test_the_ceiling_estimate_of_a_mixed_group_is_unbiased() -> None:
+    """Averaged over how many of n samples pass at rate p, the estimate is 1 − p^g − (1 − p)^g exactly."""
+    import importlib.util
+    import math
+
+    spec = importlib.util.spec_from_file_location("ceiling", Path(__file__).resolve().parents[1] / "benchmarks/ceiling.py")
+    assert spec is not None and spec.loader is not None
+    ceiling = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ceiling)
+    n, g = 16, 8
+    for p in (0.0, 0.05, 0.3, 0.5, 0.9, 1.0):
+        expected = sum(math.comb(n, c) * p**c * (1 - p) ** (n - c) * ceiling.mixed_at_g(n, c, g) for c in range(n + 1))
+        assert math.isclose(expected, 1 - p**g - (1 - p) ** g, abs_tol=1e-12)
+    assert ceiling.mixed_at_g(16, 0, 8) == 0 and ceiling.mixed_at_g(16, 16, 8) == 0
+    assert ceiling.mixed_at_g(16, 1, 8) == 0.5  # the one pass lands in half the groups of 8
+    assert ceiling.mixed_at_g(4, 2, 8) is None  # too few samples to say
 
 
 def test_compare_refuses_a_mentor_arm_identical_to_the_control(mentor_cli, tmp_path) -> None:
