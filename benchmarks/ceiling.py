@@ -126,14 +126,15 @@ def measure(run_dir: Path, samples: int, per_level: int, levels: list[str]) -> d
                   if any(c[i] is not None for c in conditions)]
         scored = [float(greedy[tasks[i].id] >= PASS) for i in idx if tasks[i].id in greedy]
         level = tasks[idx[0]].level
-        # P(mixed) of each task's group per condition (no hint, then each rung); the bucket's best
-        # condition is the one with the highest mean, as a scaffold picks one rung per category
-        mixed_by = [[m for i in idx if (m := mixed(c, i)) is not None] for c in conditions]
+        # P(mixed) of each task's group under each condition (no hint, then each rung; None: unscored),
+        # once; the bucket's best condition has the highest mean, as a scaffold picks a rung per category
+        grid = [[mixed(c, i) for c in conditions] for i in idx]
+        mixed_by = [[m for row in grid if (m := row[j]) is not None] for j in range(len(conditions))]
         means = [float(np.mean(v)) if v else -1.0 for v in mixed_by]
         best = int(np.argmax(means))
         signal["blind"] += mixed_by[0]
         signal["best condition"] += mixed_by[best]
-        signal["per task"] += [max(ms) for i in idx if (ms := [m for c in conditions if (m := mixed(c, i)) is not None])]
+        signal["per task"] += [max(seen) for row in grid if (seen := [m for m in row if m is not None])]
         row = {
             "level": "-" if level is None else str(level),
             "tasks": len(idx),
