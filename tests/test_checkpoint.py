@@ -3,14 +3,17 @@
 
 from __future__ import annotations
 
+import errno
+import re
 import shutil
 
 import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from mentor.errors import MentorError
+from mentor.errors import CheckpointError, MentorError
 from mentor.testing import tiny_model
+from mentor.train import checkpoint
 from mentor.train.checkpoint import (
     OPTIMIZER,
     latest_checkpoint,
@@ -100,6 +103,27 @@ def test_only_the_newest_checkpoint_is_kept_and_partial_saves_are_ignored(tmp_pa
     assert load_checkpoint(tmp_path, fresh, upto_step=1) == 0
     assert all(torch.equal(before[k], v) for k, v in fresh.state_dict().items())
     assert load_checkpoint(tmp_path / "nowhere", fresh) == 0
+
+
+def test_a_full_disk_names_the_checkpoint_the_space_and_the_resume(tmp_path, monkeypatch):
+    """A save that runs out of space (safetensors reports it as its own error type) leaves no partial
+    directory, keeps the previous checkpoint, and says how much room a checkpoint needs and how to go on."""
+    model, tokenizer, optimizer = _trained()
+    save_checkpoint(tmp_path, 2, model, tokenizer, optimizer)
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(checkpoint, "save_hf_dir", full)
+    with pytest.raises(CheckpointError) as err:
+        save_checkpoint(tmp_path, 4, model, tokenizer, optimizer)
+    assert err.value.exit_code == 1
+    assert "step 4" in err.value.message and "No space left on device" in err.value.message
+    assert err.value.where == str(tmp_path / "checkpoints")
+    assert re.search(r"about \d+(\.\d)? [MG]iB", err.value.fix)
+    assert f"mentor train --resume {tmp_path}" in err.value.fix
+    assert [c.step for c in list_checkpoints(tmp_path)] == [2]
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step-2"]
 
 
 def test_an_old_pt_checkpoint_still_loads(tmp_path):

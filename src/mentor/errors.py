@@ -50,6 +50,12 @@ class StoreError(MentorError):
     """The run store is missing, corrupt, or does not belong to this configuration."""
 
 
+class CheckpointError(MentorError):
+    """A checkpoint could not be written (a full or read-only disk). Every committed step is kept."""
+
+    exit_code = 1
+
+
 class MissingExtraError(MentorError):
     """An optional dependency is needed for this feature."""
 

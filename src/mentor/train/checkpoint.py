@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mentor.errors import MentorError
+from mentor.errors import CheckpointError, MentorError
 from mentor.student.hf_dir import load_weights, save_hf_dir
 
 CHECKPOINTS = "checkpoints"
@@ -55,6 +55,10 @@ def latest_checkpoint(run_dir: str | Path, upto_step: int | None = None) -> Chec
     return eligible[-1] if eligible else None
 
 
+def _size(nbytes: int) -> str:
+    return f"{nbytes / 2**30:.1f} GiB" if nbytes >= 2**30 else f"{max(1, round(nbytes / 2**20))} MiB"
+
+
 def save_checkpoint(run_dir: str | Path, step: int, model: Any, tokenizer: Any, optimizer: Any = None) -> Path:
     """Write `checkpoints/step-{step}/` and remove every older checkpoint; returns the directory.
 
@@ -62,12 +66,14 @@ def save_checkpoint(run_dir: str | Path, step: int, model: Any, tokenizer: Any, 
     a killed save never leaves a directory that `list_checkpoints` would pick up.
     """
     import torch
+    from safetensors import SafetensorError
 
     root = Path(run_dir) / CHECKPOINTS
-    root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{step}"
-    tmp = Path(tempfile.mkdtemp(prefix=f".step-{step}.part-", dir=root))
+    tmp = None
     try:
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".step-{step}.part-", dir=root))
         save_hf_dir(model, tokenizer, tmp)
         if optimizer is not None:
             torch.save(optimizer.state_dict(), tmp / OPTIMIZER)
@@ -75,8 +81,19 @@ def save_checkpoint(run_dir: str | Path, step: int, model: Any, tokenizer: Any, 
             old = Path(tempfile.mkdtemp(prefix=f".step-{step}.old-", dir=root))
             final.rename(old)  # onto the empty directory just made
         tmp.rename(final)
+    except (OSError, SafetensorError) as exc:  # torch.save's and safetensors' write errors
+        size = (3 if optimizer is not None else 1) * sum(t.numel() * t.element_size() for t in model.state_dict().values())
+        raise CheckpointError(
+            f"could not write the checkpoint of step {step} ({exc}). Every step the run committed is kept "
+            "in its store, and any earlier checkpoint is untouched.",
+            where=str(root),
+            fix=f"free disk space (a checkpoint takes about {_size(size)}: "
+                f"the weights and the optimizer's moments), then resume: mentor train --resume {run_dir}, "
+                "or the same mentor compare command",
+        ) from exc
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
     # keep the newest only, and clear what killed saves left behind (one writer per run: the store's lock)
     for path in root.iterdir():
         if path == final:
