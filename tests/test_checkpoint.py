@@ -9,6 +9,7 @@ import shutil
 
 import pytest
 import torch
+from safetensors import SafetensorError
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from mentor.errors import CheckpointError, MentorError
@@ -105,14 +106,18 @@ def test_only_the_newest_checkpoint_is_kept_and_partial_saves_are_ignored(tmp_pa
     assert load_checkpoint(tmp_path / "nowhere", fresh) == 0
 
 
-def test_a_full_disk_names_the_checkpoint_the_space_and_the_resume(tmp_path, monkeypatch):
+@pytest.mark.parametrize("error", [
+    OSError(errno.ENOSPC, "No space left on device"),  # torch.save, mkdir, rename
+    SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)"),  # safetensors
+])
+def test_a_full_disk_names_the_checkpoint_the_space_and_the_resume(tmp_path, monkeypatch, error):
     """A save that runs out of space (safetensors reports it as its own error type) leaves no partial
     directory, keeps the previous checkpoint, and says how much room a checkpoint needs and how to go on."""
     model, tokenizer, optimizer = _trained()
     save_checkpoint(tmp_path, 2, model, tokenizer, optimizer)
 
     def full(*args, **kwargs):
-        raise OSError(errno.ENOSPC, "No space left on device")
+        raise error
 
     monkeypatch.setattr(checkpoint, "save_hf_dir", full)
     with pytest.raises(CheckpointError) as err:
