@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -129,6 +130,26 @@ def test_a_full_disk_names_the_checkpoint_the_space_and_the_resume(tmp_path, mon
     assert f"mentor train --resume {tmp_path}" in err.value.fix
     assert [c.step for c in list_checkpoints(tmp_path)] == [2]
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step-2"]
+
+
+def test_a_failed_re_save_of_the_same_step_puts_the_earlier_save_back(tmp_path, monkeypatch):
+    """The end of a run saves its last step again; if that write cannot be moved into place, the
+    earlier save of the step is where it was, and nothing hidden is left beside it."""
+    model, tokenizer, optimizer = _trained()
+    save_checkpoint(tmp_path, 4, model, tokenizer, optimizer)
+    rename = Path.rename
+
+    def fail_for_the_new_write(self, target):
+        if self.name.startswith(".step-4.part-"):
+            raise OSError(5, "Input/output error")
+        return rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", fail_for_the_new_write)
+    with pytest.raises(CheckpointError, match="step 4"):
+        save_checkpoint(tmp_path, 4, model, tokenizer, optimizer)
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step-4"]
+    other, _ = tiny_model(seed=5)
+    assert load_checkpoint(tmp_path, other) == 4
 
 
 def test_an_old_pt_checkpoint_still_loads(tmp_path):

@@ -70,7 +70,7 @@ def save_checkpoint(run_dir: str | Path, step: int, model: Any, tokenizer: Any, 
 
     root = Path(run_dir) / CHECKPOINTS
     final = root / f"step-{step}"
-    tmp = None
+    tmp = old = None
     try:
         root.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".step-{step}.part-", dir=root))
@@ -82,6 +82,8 @@ def save_checkpoint(run_dir: str | Path, step: int, model: Any, tokenizer: Any, 
             final.rename(old)  # onto the empty directory just made
         tmp.rename(final)
     except (OSError, SafetensorError) as exc:  # torch.save's and safetensors' write errors
+        if old is not None and not final.exists():
+            old.rename(final)  # the same step's earlier save goes back where it was
         size = (3 if optimizer is not None else 1) * sum(t.numel() * t.element_size() for t in model.state_dict().values())
         raise CheckpointError(
             f"could not write the checkpoint of step {step} ({exc}). Every step the run committed is kept "
