@@ -47,6 +47,9 @@ def test_compare_runs_both_arms_at_one_budget_and_resumes(mentor_cli, tmp_path) 
     assert lead < page.index("<h2>Arms</h2>") < page.index("<h2>Curves</h2>")
     assert f"{summary['gain_difference']['estimate'] * 100:+.1f} points" in page[lead:page.index("<h2>Arms</h2>")]
     assert "<pre>" not in page  # no raw JSON dump
+    # two seeds: the page and the terminal say how little an interval over so few seeds shows
+    assert "Few seeds." in page and "With 2 seeds the intervals sample the seed level thinly" in page
+    assert "With 2 seeds the intervals sample the seed level thinly" in " ".join(r.stderr.split())
 
     # again: every arm is finished, so nothing retrains and the numbers are the same
     again = mentor_cli(*_args(out), timeout=300)
@@ -84,6 +87,13 @@ def test_the_ceiling_benchmark_samples_a_finished_arm_and_the_page_shows_it_per_
     assert mentor_cli(*args, timeout=300).returncode == 0  # resumes the finished arms, rewrites the page
     page = (out / "report.html").read_text()
     assert "ceiling, mentor-s0: pass@4 with hints" in page.split("Held-out accuracy per level")[1]
+
+
+def test_the_few_seeds_note_stops_at_three() -> None:
+    from mentor.report.compare_page import seed_caution
+
+    assert "With 1 seed the" in seed_caution(1) and "With 2 seeds the" in seed_caution(2)
+    assert seed_caution(3) is None and seed_caution(5) is None
 
 
 def test_the_ceiling_estimate_of_a_mixed_group_is_unbiased() -> None:

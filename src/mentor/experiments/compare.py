@@ -263,6 +263,7 @@ def compare_command(
 
     from mentor import runlock
     from mentor.report import write_report
+    from mentor.report.compare_page import seed_caution
     from mentor.train.setup import train
 
     console = Console(stderr=True)
@@ -299,6 +300,8 @@ def compare_command(
     (out_dir / "compare.json").write_text(json.dumps({"seeds": seed_list, "arms": arm_list, "summary": summary},
                                                      indent=2))
     report = write_compare_report(out_dir)
+    if (caution := seed_caution(len(seed_list))) is not None:
+        console.print(f"[yellow]note:[/] {caution}", highlight=False)
     if as_json:
         print(json.dumps(summary, indent=2))
         return

@@ -60,6 +60,17 @@ def _verdict(lo: float, hi: float) -> str:
     return "The interval spans zero: at this budget and these seeds the difference is not resolved."
 
 
+def seed_caution(n_seeds: int) -> str | None:
+    """A warning for comparisons on fewer than three seeds, whose intervals sample the seed level too
+    thinly to show how far one run's trajectory can wander (docs/decisions/baselines.md)."""
+    if n_seeds >= 3:
+        return None
+    return (f"With {n_seeds} seed{'s' if n_seeds != 1 else ''} the intervals sample the seed level thinly: on the "
+            "bundled student, one different task drawn early in a run has moved that seed's final held-out "
+            "accuracy by 15 points. Use 3 seeds or more, and 5 to resolve differences under about 10 points "
+            "(docs/decisions/baselines.md).")
+
+
 def _diff(d: dict[str, Any]) -> tuple[str, str]:
     if d["estimate"] is None:
         return "-", "no task scored throughout"
@@ -115,6 +126,8 @@ def write_compare_report(out_dir: str | Path) -> Path:
         lead_text = f"<p><b>{html.escape(verdict)}</b> {html.escape(reach_text)} (per seed: {html.escape(str(reach))}).</p>"
     else:
         lead_text = "<p>Differences between the arms are in the pairwise table below.</p>"
+    if (caution := seed_caution(len(seeds))) is not None:
+        lead_text += f'<p class="meta"><b>Few seeds.</b> {html.escape(caution)}</p>'
     for arm in arms:
         cards.append(_card(f"{arm} gain", f"{_pct(summary[arm]['gain'], sign=True)} points",
                            f"{_pct(summary[arm]['heldout_before'])} → {_pct(summary[arm]['heldout_after'])}; "
