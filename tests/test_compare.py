@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import torch
+
 from mentor.store import open_readonly
 
 TINY = ["model.name=tiny", "model.sample_dtype=float32", "model.train_autocast=false",
@@ -55,10 +57,46 @@ def test_compare_runs_both_arms_at_one_budget_and_resumes(mentor_cli, tmp_path) 
     again = mentor_cli(*_args(out), timeout=300)
     assert again.returncode == 0, again
     assert json.loads(again.stdout) == summary
-    assert "resuming" in again.stderr
+    assert "(finished)" in again.stderr and "resuming" not in again.stderr
     for seed in (0, 1):
         with open_readonly(out / f"control-s{seed}") as store:
             assert store.last_step() == 2
+
+
+def test_drop_checkpoints_frees_finished_arms_and_resume_saves_the_same_weights(mentor_cli, tmp_path) -> None:
+    from safetensors.torch import load_file
+
+    out = tmp_path / "cmp"
+    args = [x for kv in TINY for x in ("--set", kv)] + ["--arms", "mentor", "--seeds", "0", "--steps", "2",
+                                                      "--out", str(out), "--json"]
+    first = mentor_cli("compare", *args, timeout=300)
+    assert first.returncode == 0, first
+    arm = out / "mentor-s0"
+    (kept,) = (arm / "checkpoints").iterdir()
+    weights = load_file(kept / "model.safetensors")
+
+    dropped = mentor_cli("compare", *args, "--drop-checkpoints", timeout=300)
+    assert dropped.returncode == 0, dropped
+    assert json.loads(dropped.stdout) == json.loads(first.stdout)  # nothing retrained, the numbers stand
+    assert not (arm / "checkpoints").exists()
+    assert "checkpoints deleted" in dropped.stderr and f"mentor train --resume {arm}" in " ".join(dropped.stderr.split())
+    with open_readonly(arm) as store:
+        assert store.meta("status") == "finished"
+
+    rebuilt = mentor_cli("train", "--resume", str(arm), timeout=300)
+    assert rebuilt.returncode == 0, rebuilt
+    (again,) = (arm / "checkpoints").iterdir()
+    assert again.name == kept.name
+    replayed = load_file(again / "model.safetensors")
+    assert replayed.keys() == weights.keys()
+    assert all(torch.equal(replayed[k], weights[k]) for k in weights)  # the store replays the updates exactly
+
+
+def test_drop_checkpoints_is_refused_on_the_trl_host(mentor_cli, tmp_path) -> None:
+    r = mentor_cli("compare", "--host", "trl", "--drop-checkpoints", "--out", str(tmp_path / "cmp"))
+    assert r.returncode == 2
+    assert "--drop-checkpoints" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "cmp").exists()
 
 
 def test_the_ceiling_benchmark_samples_a_finished_arm_and_the_page_shows_it_per_level(mentor_cli, tmp_path) -> None:

@@ -11,7 +11,9 @@ rollouts (hinted re-rolls, refills and the groups DAPO drops all count). Arms (`
   DAPO's dynamic sampling, QuestA-style fixed partial-solution hints, MoPPS posterior selection.
 
 All arms start from the same weights and are evaluated on the same held-out tasks, never trained on,
-without hints. A second invocation resumes the arms it finds (each `<arm>-s<seed>` run directory).
+without hints. A second invocation resumes the arms it finds (each `<arm>-s<seed>` run directory); one
+that finished under the same configuration is read from its store, not reloaded. `--drop-checkpoints`
+deletes a finished arm's checkpoint: its store replays the weights on `mentor train --resume`.
 """
 
 from __future__ import annotations
@@ -113,6 +115,18 @@ def _finished(run_dir: Path, budget: int) -> bool:
     with open_readonly(run_dir) as store:
         evals = store.evals()
         return bool(evals) and evals[-1].rollouts >= budget
+
+
+def finished_as(run_dir: Path, cfg: RunConfig) -> bool:
+    """Whether the run in `run_dir` finished under this very configuration: then there is nothing to
+    train, and no student to load. A run stored under another configuration is not finished here
+    (`train` refuses to resume it, saying why)."""
+    from mentor.store import open_readonly
+
+    if not (run_dir / "run.sqlite").is_file():
+        return False
+    with open_readonly(run_dir) as store:
+        return store.meta("status") == "finished" and RunConfig.model_validate(store.config).hash() == cfg.hash()
 
 
 def arm_budget(cfg: RunConfig, steps: int) -> int:
@@ -255,6 +269,11 @@ def compare_command(
     out_dir: Annotated[Path, typer.Option("--out", help="Directory for the arms' runs and the report.")] = Path("runs/compare"),
     host: Annotated[str, typer.Option("--host", help="Where the arms train: mentor (Mentor's own loop) or trl (TRL's GRPOTrainer; the control is vanilla GRPOTrainer).")] = "mentor",
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    keep_checkpoints: Annotated[bool, typer.Option(
+        "--keep-checkpoints/--drop-checkpoints",
+        help="Keep each finished arm's final checkpoint (the bundled student's is ~1.6 GiB), or delete it once "
+             "the arm's report is written; its store keeps every step, and `mentor train --resume <arm dir>` "
+             "replays them to save the weights again (the mentor host only).")] = True,
 ) -> None:
     """Run vanilla GRPO, Mentor and the chosen baselines at the same rollout budget and seeds; one report
     with every curve. Arms already in --out are resumed (finished ones are not retrained)."""
@@ -264,6 +283,7 @@ def compare_command(
     from mentor import runlock
     from mentor.report import write_report
     from mentor.report.compare_page import seed_caution
+    from mentor.train.checkpoint import format_bytes, remove_checkpoints
     from mentor.train.setup import train
 
     console = Console(stderr=True)
@@ -274,6 +294,9 @@ def compare_command(
                           fix="e.g. --seeds 0,1") from None
     arm_list = parse_arms(arms)
     check_host(host, arm_list)
+    if host == "trl" and not keep_checkpoints:
+        raise MentorError("with --host trl this would delete an arm's only copy of its weights (a TRL run's store "
+                          "cannot replay them).", where="--drop-checkpoints", fix="leave out --drop-checkpoints with --host trl")
     # every arm's config is resolved and checked before any of them trains
     configs = {seed: arm_configs(config, set_ or [], seed, steps, arm_list, preset) for seed in seed_list}
     budget = arm_budget(next(iter(configs[seed_list[0]].values())), steps) if seed_list else 0
@@ -283,7 +306,9 @@ def compare_command(
         for arm in arm_list:
             run_dir = out_dir / f"{arm}-s{seed}"
             resume = (run_dir / "run.sqlite").is_file()
-            console.print(f"[bold]{arm}[/] seed {seed} → {run_dir}" + (" (resuming)" if resume else ""))
+            done = host == "mentor" and finished_as(run_dir, cfgs[arm])
+            console.print(f"[bold]{arm}[/] seed {seed} → {run_dir}"
+                          + (" (finished)" if done else " (resuming)" if resume else ""))
 
             def on_step(step: int, m: dict[str, Any], arm: str = arm) -> None:
                 acc = f" held-out {m['heldout_accuracy']:.1%}" if "heldout_accuracy" in m else ""
@@ -293,9 +318,12 @@ def compare_command(
             with runlock.acquire(run_dir):  # one writer per run directory
                 if host == "trl":
                     train_on_trl(cfgs[arm], run_dir, arm, budget, console)
-                else:
+                elif not done:
                     train(cfgs[arm], run_dir, resume=resume, on_step=on_step).store.close()
-            write_report(run_dir)
+                write_report(run_dir)
+                if not keep_checkpoints and finished_as(run_dir, cfgs[arm]) and (freed := remove_checkpoints(run_dir)):
+                    console.print(f"  {arm}: checkpoints deleted ({format_bytes(freed)}); "
+                                  f"mentor train --resume {run_dir} saves them again", highlight=False)
     summary = summarise(out_dir, seed_list, arm_list, budget)
     (out_dir / "compare.json").write_text(json.dumps({"seeds": seed_list, "arms": arm_list, "summary": summary},
                                                      indent=2))

@@ -55,7 +55,7 @@ def latest_checkpoint(run_dir: str | Path, upto_step: int | None = None) -> Chec
     return eligible[-1] if eligible else None
 
 
-def _size(nbytes: int) -> str:
+def format_bytes(nbytes: int) -> str:
     return f"{nbytes / 2**30:.1f} GiB" if nbytes >= 2**30 else f"{max(1, round(nbytes / 2**20))} MiB"
 
 
@@ -89,7 +89,7 @@ def save_checkpoint(run_dir: str | Path, step: int, model: Any, tokenizer: Any, 
             f"could not write the checkpoint of step {step} ({exc}). Every step the run committed is kept "
             "in its store, and any earlier checkpoint is untouched.",
             where=str(root),
-            fix=f"free disk space (a checkpoint takes about {_size(size)}: "
+            fix=f"free disk space (a checkpoint takes about {format_bytes(size)}: "
                 f"the weights and the optimizer's moments), then resume: mentor train --resume {run_dir}, "
                 "or the same mentor compare command",
         ) from exc
@@ -106,6 +106,18 @@ def save_checkpoint(run_dir: str | Path, step: int, model: Any, tokenizer: Any, 
             else:
                 path.unlink(missing_ok=True)
     return final
+
+
+def remove_checkpoints(run_dir: str | Path) -> int:
+    """Delete the run's checkpoints; returns the bytes freed (0 when it had none). The store still holds
+    every step, so resuming the run (`mentor train --resume`) replays its updates and saves the
+    checkpoint again."""
+    root = Path(run_dir) / CHECKPOINTS
+    if not root.is_dir():
+        return 0
+    freed = sum(f.stat().st_size for f in root.rglob("*") if f.is_file())
+    shutil.rmtree(root)
+    return freed
 
 
 def load_checkpoint(run_dir: str | Path, model: Any, optimizer: Any = None, *, upto_step: int | None = None) -> int:
