@@ -86,7 +86,7 @@ def build_grader(cfg: RunConfig) -> GradeFn:
     return lambda task, text: answer_grade(task, text, prefix)
 
 
-def resume_run(run: Run) -> int:
+def resume_run(run: Run, notify: Callable[[str], None] = lambda msg: None) -> int:
     """Bring a reopened run to its last committed step: load the newest checkpoint at or before it,
     then replay the updates of the later steps from their stored attempts (no sampling, no grading:
     the store holds the exact tokens, log-probs and advantages). Returns the last committed step."""
@@ -94,6 +94,8 @@ def resume_run(run: Run) -> int:
     ckpt_step = checkpoint.load_checkpoint(run.run_dir, run.policy.model, run.optimizer, upto_step=last)
     if ckpt_step:
         run.policy.sync_sampler()
+    if last > ckpt_step:
+        notify(f"replaying the updates of steps {ckpt_step + 1}–{last} from the store")
     cfg = run.cfg
     for step in range(ckpt_step + 1, last + 1):
         grpo_update(run.policy, run.optimizer, _items_from_store(run, step), cfg.optim,
@@ -133,7 +135,7 @@ def train(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False,
     notify = on_phase or (lambda msg: None)
     notify("loading the student and the tasks")
     run = build_run(cfg, run_dir, resume=resume)
-    start = resume_run(run) if resume else 0
+    start = resume_run(run, notify) if resume else 0
     if start == 0 and not run.store.evals():
         notify("evaluating the student before training")
         run.store.save_eval(evaluate(run.policy, run.heldout, cfg, step=0, rollouts=0, grade=run.grade))
