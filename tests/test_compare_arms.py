@@ -140,6 +140,6 @@ def test_every_arm_runs_at_one_budget_and_the_report_has_the_curve_numbers(mento
     for section in ("Pairwise differences", "Rollouts to reach each held-out accuracy", "per level", "AUC"):
         assert section in page
     assert "dapo - control" in page
-    again = mentor_cli(*args, timeout=600)  # every arm is found and resumed, nothing retrains
+    again = mentor_cli(*args, timeout=600)  # every arm is found finished and read, nothing retrains
     assert again.returncode == 0 and json.loads(again.stdout) == summary
-    assert again.stderr.count("resuming") == 5
+    assert again.stderr.count("(finished)") == 5
