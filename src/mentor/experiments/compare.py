@@ -321,7 +321,7 @@ def compare_command(
                 elif not done:
                     train(cfgs[arm], run_dir, resume=resume, on_step=on_step).store.close()
                 write_report(run_dir)
-                if not keep_checkpoints and finished_as(run_dir, cfgs[arm]) and (freed := remove_checkpoints(run_dir)):
+                if not keep_checkpoints and (done or finished_as(run_dir, cfgs[arm])) and (freed := remove_checkpoints(run_dir)):
                     console.print(f"  {arm}: checkpoints deleted ({format_bytes(freed)}); "
                                   f"mentor train --resume {run_dir} saves them again", highlight=False)
     summary = summarise(out_dir, seed_list, arm_list, budget)
